@@ -1,0 +1,745 @@
+#include "server/server.h"
+
+#include <httplib.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+
+#include "bundle/bundle.h"
+#include "core/clock.h"
+#include "core/fd.h"
+#include "core/log.h"
+#include "core/strings.h"
+#include "server/catalogue.h"
+#include "server/client.h"
+#include "server/dashboard.h"
+#include "server/tokens.h"
+
+namespace nines::server {
+
+using nlohmann::json;
+
+namespace {
+
+// The bundle route takes the file itself; every other body is JSON.
+bool is_bundle_upload(const httplib::Request& req) {
+  return req.method == "POST" && req.path == "/v1/bundles";
+}
+
+void send_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void send_error(httplib::Response& res, int status, const std::string& message) {
+  send_json(res, status, json{{"error", message}});
+}
+
+// Parses a JSON body; on failure answers 400 and returns nullopt.
+std::optional<json> body_json(const httplib::Request& req, httplib::Response& res,
+                              std::string_view what) {
+  if (req.body.size() > kMaxJsonBody) {
+    send_error(res, 413, fmt::format("{}: body of {} bytes, more than the limit of {}", what,
+                                     req.body.size(), kMaxJsonBody));
+    return std::nullopt;
+  }
+  json j = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    send_error(res, 400, fmt::format("{}: body is not a JSON object", what));
+    return std::nullopt;
+  }
+  return j;
+}
+
+Result<std::pair<std::string, int>> parse_listen(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos)
+    return make_error("--listen '{}': expected HOST:PORT", listen);
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  std::optional<uint64_t> port = parse_u64(listen.substr(colon + 1));
+  if (host.empty() || !port || *port > 65535)
+    return make_error("--listen '{}': expected HOST:PORT with a port 0..65535", listen);
+  return std::make_pair(host, static_cast<int>(*port));
+}
+
+json bundle_json(const BundleRecord& b, const std::vector<std::string>& tiers) {
+  json j = bundle_offer_json(b);
+  j["description"] = b.description;
+  j["uploaded_unix"] = b.uploaded_unix;
+  j["tiers"] = tiers;
+  return j;
+}
+
+}  // namespace
+
+// State shared by the handlers beyond what the header shows.
+struct Server::Impl {
+  // Catalogue cache: the bundles of each tier, valid while the store's generation holds.
+  std::mutex cache_mu;
+  int64_t generation = -1;
+  int64_t generation_checked_ms = 0;
+  std::map<std::string, std::shared_ptr<const std::vector<BundleRecord>>> tiers;
+
+  std::mutex upstream_mu;
+  std::condition_variable upstream_cv;
+};
+
+Server::Server(ServeOptions opts, std::unique_ptr<Storage> store)
+    : opts_(std::move(opts)),
+      store_(std::move(store)),
+      machine_limits_(opts_.machine_rate, opts_.machine_burst),
+      admin_limits_(opts_.admin_rate, opts_.admin_burst),
+      auth_fail_limits_(opts_.auth_fail_rate, opts_.auth_fail_burst),
+      impl_(std::make_unique<Impl>()) {}
+
+Server::~Server() {
+  stop();
+  if (upstream_thread_.joinable()) upstream_thread_.join();
+}
+
+Result<std::string> Server::ensure_admin_token() {
+  std::string token = generate_token("admin");
+  TokenRecord t{hash_token(token), "admin", "", "initial admin", "", unix_now()};
+  if (!NINES_TRY(store_->put_first_admin_token(t))) return std::string();
+  return token;
+}
+
+namespace {
+
+// The bundles of `tier` from the cache, refreshed when the catalogue generation moved.
+Result<std::shared_ptr<const std::vector<BundleRecord>>> tier_bundles(Server::Impl& impl,
+                                                                      Storage& store,
+                                                                      const std::string& tier) {
+  int64_t now_ms = monotonic_ns() / 1000000;
+  {
+    std::lock_guard lock(impl.cache_mu);
+    if (now_ms - impl.generation_checked_ms < kGenerationTtlMs) {
+      auto it = impl.tiers.find(tier);
+      if (it != impl.tiers.end()) return it->second;
+    }
+  }
+  int64_t gen = NINES_TRY(store.catalogue_generation());
+  {
+    std::lock_guard lock(impl.cache_mu);
+    if (gen != impl.generation) {
+      impl.tiers.clear();
+      impl.generation = gen;
+    }
+    impl.generation_checked_ms = now_ms;
+    auto it = impl.tiers.find(tier);
+    if (it != impl.tiers.end()) return it->second;
+  }
+  auto list = std::make_shared<const std::vector<BundleRecord>>(
+      NINES_TRY(store.bundles_in_tier(tier)));
+  std::lock_guard lock(impl.cache_mu);
+  if (impl.generation == gen) impl.tiers[tier] = list;
+  return list;
+}
+
+}  // namespace
+
+Result<int> Server::bind() {
+  auto [host, port] = NINES_TRY(parse_listen(opts_.listen));
+  if (opts_.tls_cert.empty() != opts_.tls_key.empty())
+    return make_error("serve: --tls-cert and --tls-key go together");
+  if (!opts_.tls_cert.empty()) {
+    auto ssl = std::make_unique<httplib::SSLServer>(opts_.tls_cert.c_str(),
+                                                    opts_.tls_key.c_str());
+    if (!ssl->is_valid())
+      return make_error("serve: TLS certificate {} or key {}: cannot be loaded (PEM expected)",
+                        opts_.tls_cert, opts_.tls_key);
+    http_ = std::move(ssl);
+  } else {
+    http_ = std::make_unique<httplib::Server>();
+  }
+  httplib::Server& h = *http_;
+  int threads = std::max(2, opts_.threads);
+  h.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  h.set_keep_alive_max_count(100000);
+  h.set_keep_alive_timeout(30);
+  h.set_read_timeout(30, 0);
+  h.set_write_timeout(60, 0);
+  // Bodies beyond a bundle's hard limit are refused before they are read.
+  h.set_payload_max_length(bundle::kMaxBundleBytes + 4096);
+
+  // Size limits by Content-Length, before the body is read.
+  h.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    size_t limit = is_bundle_upload(req) ? bundle::kMaxBundleBytes : kMaxJsonBody;
+    std::string cl = req.get_header_value("Content-Length");
+    std::optional<uint64_t> n = cl.empty() ? std::optional<uint64_t>(0) : parse_u64(cl);
+    if (!n || *n > limit) {
+      send_error(res, 413,
+                 fmt::format("{} {}: body of {} bytes, more than the limit of {}", req.method,
+                             req.path, cl, limit));
+      res.set_header("Connection", "close");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  // Kinds of token each handler accepts.
+  enum Auth : unsigned { kNone = 0, kAdmin = 1, kEnroll = 2, kMachine = 4, kMirror = 8 };
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&,
+                                     const TokenRecord&)>;
+
+  // Wraps a handler with timing, metrics, authentication and per-token rate limits.
+  auto wrap = [this](std::string route, unsigned allowed, Handler fn) {
+    return [this, route, allowed, fn](const httplib::Request& req, httplib::Response& res) {
+      Stopwatch sw;
+      TokenRecord caller;
+      bool ok = true;
+      if (allowed != kNone) {
+        std::string auth = req.get_header_value("Authorization");
+        std::string token = starts_with(auth, "Bearer ") ? auth.substr(7) : std::string();
+        std::string why;
+        std::optional<TokenRecord> found;
+        if (token.empty()) {
+          why = "missing bearer token (Authorization: Bearer <token>)";
+        } else if (!token_well_formed(token)) {
+          why = "malformed token";
+        } else {
+          std::string h = hash_token(token);
+          Result<std::optional<TokenRecord>> r = store_->find_token(h);
+          if (!r.ok()) {
+            send_error(res, 500, r.error().message);
+            ok = false;
+          } else if (!r->has_value() || !constant_time_equal((**r).hash_hex, h)) {
+            why = "unknown token";
+          } else {
+            found = **r;
+          }
+        }
+        if (ok && !found) {
+          ok = false;
+          metrics_.auth_failures++;
+          if (int wait = auth_fail_limits_.take("addr:" + req.remote_addr, monotonic_ns())) {
+            metrics_.rate_limited++;
+            res.set_header("Retry-After", std::to_string(wait));
+            send_error(res, 429, "too many failed authentications from this address");
+          } else {
+            send_error(res, 401, fmt::format("{} {}: {}", req.method, route, why));
+          }
+        }
+        if (ok) {
+          unsigned kind = found->kind == "admin"    ? kAdmin
+                          : found->kind == "enroll" ? kEnroll
+                          : found->kind == "mirror" ? kMirror
+                                                    : kMachine;
+          if (!(allowed & kind)) {
+            ok = false;
+            send_error(res, 403, fmt::format("{} {}: a {} token may not do this", req.method,
+                                             route, found->kind));
+          } else {
+            RateLimiter& lim =
+                (kind == kAdmin || kind == kMirror) ? admin_limits_ : machine_limits_;
+            if (int wait = lim.take(found->hash_hex, monotonic_ns())) {
+              ok = false;
+              metrics_.rate_limited++;
+              res.set_header("Retry-After", std::to_string(wait));
+              send_error(res, 429, fmt::format("{} {}: rate limit of this token exceeded",
+                                               req.method, route));
+            } else {
+              caller = std::move(*found);
+            }
+          }
+        }
+      }
+      if (ok) fn(req, res, caller);
+      metrics_.observe_request(route, req.method, res.status, sw.elapsed_ns());
+    };
+  };
+
+  Storage& store = *store_;
+  Impl& impl = *impl_;
+  const ServeOptions& opts = opts_;
+
+  h.Get("/", wrap("/", kNone, [](auto&, auto& res, auto&) {
+          res.set_content(dashboard_html(), "text/html; charset=utf-8");
+          res.set_header("Cache-Control", "no-cache");
+          res.set_header("Content-Security-Policy",
+                         "default-src 'none'; script-src 'unsafe-inline'; "
+                         "style-src 'unsafe-inline'; connect-src 'self'; img-src data:");
+        }));
+
+  h.Get("/v1/health", wrap("/v1/health", kNone, [&store](auto&, auto& res, auto&) {
+          send_json(res, 200, json{{"ok", true}, {"backend", store.backend()}});
+        }));
+
+  // --- tokens and enrollment
+  h.Post("/v1/tokens", wrap("/v1/tokens", kAdmin, [&store](auto& req, auto& res, auto&) {
+           std::optional<json> b = body_json(req, res, "create token");
+           if (!b) return;
+           std::string kind = b->value("kind", "enroll");
+           std::string tier = b->value("tier", "");
+           std::string name = b->value("name", "");
+           if (kind != "enroll" && kind != "mirror" && kind != "admin")
+             return send_error(res, 400, fmt::format("create token: kind: '{}' is not one of "
+                                                     "enroll, mirror, admin",
+                                                     kind.substr(0, 64)));
+           if (kind == "enroll")
+             if (Status s = check_name_field("tier", tier, 64); !s.ok())
+               return send_error(res, 400, s.error().wrap("create token").message);
+           if (Status s = check_text_field("name", name, 255); !s.ok())
+             return send_error(res, 400, s.error().wrap("create token").message);
+           std::string token = generate_token(kind);
+           TokenRecord t{hash_token(token), kind, tier, name, "", unix_now()};
+           if (Status s = store.put_token(t); !s.ok())
+             return send_error(res, 500, s.error().message);
+           send_json(res, 201, json{{"token", token}, {"kind", kind}, {"tier", tier},
+                                    {"name", name}});
+         }));
+
+  h.Post("/v1/enroll",
+         wrap("/v1/enroll", kEnroll | kAdmin, [&store](auto& req, auto& res, auto& caller) {
+           std::optional<json> b = body_json(req, res, "enroll");
+           if (!b) return;
+           std::string machine_id = b->value("machine_id", "");
+           std::string name = b->value("name", "");
+           std::string tier = caller.kind == "enroll" ? caller.tier : b->value("tier", "");
+           if (Status s = check_name_field("machine_id", machine_id); !s.ok())
+             return send_error(res, 400, s.error().wrap("enroll").message);
+           if (Status s = check_name_field("tier", tier, 64); !s.ok())
+             return send_error(res, 400, s.error().wrap("enroll").message);
+           if (Status s = check_text_field("name", name, 255); !s.ok())
+             return send_error(res, 400, s.error().wrap("enroll").message);
+           // Re-enrolling a machine (reinstalled, lost its token) retires its old token.
+           if (Status s = store.delete_machine_tokens(machine_id); !s.ok())
+             return send_error(res, 500, s.error().message);
+           std::string token = generate_token("machine");
+           int64_t now = unix_now();
+           TokenRecord t{hash_token(token), "machine", tier, name, machine_id, now};
+           if (Status s = store.put_token(t); !s.ok())
+             return send_error(res, 500, s.error().message);
+           Result<std::optional<MachineRecord>> old = store.find_machine(machine_id);
+           if (!old.ok()) return send_error(res, 500, old.error().message);
+           MachineRecord m = old->value_or(MachineRecord{});
+           if (!old->has_value()) {
+             m.machine_id = machine_id;
+             m.build_ids_json = "[]";
+             m.first_seen_unix = now;
+           }
+           m.tier = tier;
+           if (!name.empty()) m.name = name;
+           m.last_seen_unix = now;
+           if (Status s = store.upsert_machine(m); !s.ok())
+             return send_error(res, 500, s.error().message);
+           send_json(res, 201, json{{"machine_id", machine_id}, {"tier", tier},
+                                    {"token", token}});
+         }));
+
+  // --- machines
+  h.Post("/v1/checkin", wrap("/v1/checkin", kMachine,
+                             [this, &store, &impl](auto& req, auto& res, auto& caller) {
+           std::optional<json> b = body_json(req, res, "checkin");
+           if (!b) return;
+           Result<MachineIdentity> ident = parse_identity(*b);
+           if (!ident.ok()) return send_error(res, 400, ident.error().message);
+           ident->machine_id = caller.machine_id;
+           int64_t now = unix_now();
+           MachineRecord m;
+           m.machine_id = caller.machine_id;
+           m.tier = caller.tier;
+           m.name = ident->name;
+           m.arch = ident->arch;
+           m.kernel_release = ident->kernel_release;
+           m.kernel_build_id = ident->kernel_build_id;
+           m.build_ids_json = json(ident->build_ids).dump();
+           m.first_seen_unix = now;
+           m.last_seen_unix = now;
+           if (Status s = store.upsert_machine(m); !s.ok())
+             return send_error(res, 500, s.error().message);
+           auto tb = tier_bundles(impl, store, caller.tier);
+           if (!tb.ok()) return send_error(res, 500, tb.error().message);
+           json offers = json::array();
+           for (const BundleRecord& x : applicable_bundles(**tb, *ident))
+             offers.push_back(bundle_offer_json(x));
+           metrics_.checkins++;
+           send_json(res, 200, json{{"machine_id", caller.machine_id},
+                                    {"tier", caller.tier},
+                                    {"server_time", format_rfc3339(now)},
+                                    {"bundles", offers}});
+         }));
+
+  h.Get(R"(/v1/bundles/sha256/([0-9a-f]{64}))",
+        wrap("/v1/bundles/sha256/:sha256", kAdmin | kMachine | kMirror,
+             [&store](auto& req, auto& res, auto&) {
+               std::string sha = req.matches[1];
+               std::string etag = "\"" + sha + "\"";
+               // The content at this URL never changes: any cache may keep it for ever.
+               res.set_header("Cache-Control", "public, max-age=31536000, immutable");
+               res.set_header("ETag", etag);
+               if (req.get_header_value("If-None-Match") == etag) {
+                 res.status = 304;
+                 return;
+               }
+               Result<std::optional<std::string>> bytes = store.bundle_bytes(sha);
+               if (!bytes.ok()) return send_error(res, 500, bytes.error().message);
+               if (!bytes->has_value()) {
+                 res.set_header("Cache-Control", "no-store");
+                 return send_error(res, 404, fmt::format("bundle sha256 {}: not found", sha));
+               }
+               res.status = 200;
+               res.set_content(std::move(**bytes), "application/octet-stream");
+             }));
+
+  h.Post("/v1/reports", wrap("/v1/reports", kMachine,
+                             [this, &store](auto& req, auto& res, auto& caller) {
+           std::optional<json> b = body_json(req, res, "report");
+           if (!b) return;
+           auto lines = b->find("reports");
+           if (lines == b->end() || !lines->is_array())
+             return send_error(res, 400, "report: reports: missing or not an array");
+           if (lines->size() > kMaxReportLines)
+             return send_error(res, 400, fmt::format("report: reports: {} lines, more than "
+                                                     "the limit of {}",
+                                                     lines->size(), kMaxReportLines));
+           int64_t now = unix_now();
+           std::vector<ReportRecord> recs;
+           for (size_t i = 0; i < lines->size(); ++i) {
+             Result<ReportRecord> r = parse_report_line((*lines)[i], i, now);
+             if (!r.ok()) return send_error(res, 400, r.error().message);
+             Result<std::optional<BundleRecord>> known = store.find_bundle(r->bundle_id,
+                                                                           r->version);
+             if (!known.ok()) return send_error(res, 500, known.error().message);
+             if (!known->has_value())
+               return send_error(res, 400,
+                                 fmt::format("report: reports[{}]: no bundle {} version {}", i,
+                                             r->bundle_id, r->version));
+             recs.push_back(std::move(*r));
+           }
+           std::string advisor;
+           if (auto a = b->find("advisor"); a != b->end()) {
+             Result<std::string> adv = parse_advisor(*a);
+             if (!adv.ok()) return send_error(res, 400, adv.error().message);
+             advisor = std::move(*adv);
+           }
+           if (Status s = store.add_reports(caller.machine_id, recs, advisor); !s.ok())
+             return send_error(res, 500, s.error().message);
+           for (const ReportRecord& r : recs) metrics_.count_report(r.state);
+           send_json(res, 200, json{{"stored", recs.size()}});
+         }));
+
+  // History: a machine sees only its own; an admin sees any (?machine=ID) or all.
+  auto history_json = [&store](const std::string& machine_id, const httplib::Request& req,
+                               httplib::Response& res) {
+    int64_t limit = 1000;
+    if (req.has_param("limit")) {
+      std::optional<int64_t> l = parse_i64(req.get_param_value("limit"));
+      if (!l || *l < 1 || *l > 100000)
+        return send_error(res, 400, "history: limit: expected an integer 1..100000");
+      limit = *l;
+    }
+    Result<std::vector<ReportRecord>> h = store.history(machine_id, limit);
+    if (!h.ok()) return send_error(res, 500, h.error().message);
+    json out = json::array();
+    for (const ReportRecord& r : *h)
+      out.push_back({{"seq", r.seq},
+                     {"machine_id", r.machine_id},
+                     {"id", r.bundle_id},
+                     {"version", r.version},
+                     {"state", r.state},
+                     {"reason", r.reason},
+                     {"at", format_rfc3339(r.reported_unix)},
+                     {"at_unix", r.reported_unix}});
+    send_json(res, 200, json{{"reports", out}});
+  };
+
+  h.Get("/v1/reports", wrap("/v1/reports", kMachine | kAdmin,
+                            [history_json](auto& req, auto& res, auto& caller) {
+          std::string machine = caller.kind == "machine" ? caller.machine_id
+                                                         : req.get_param_value("machine");
+          if (caller.kind != "machine" && req.has_param("machine"))
+            if (Status s = check_name_field("machine", machine); !s.ok())
+              return send_error(res, 400, s.error().wrap("history").message);
+          history_json(machine, req, res);
+        }));
+
+  h.Get(R"(/v1/machines/([A-Za-z0-9._+:-]{1,128})/reports)",
+        wrap("/v1/machines/:id/reports", kMachine | kAdmin,
+             [history_json](auto& req, auto& res, auto& caller) {
+               std::string id = req.matches[1];
+               if (caller.kind == "machine" && !constant_time_equal(id, caller.machine_id))
+                 return send_error(res, 403, fmt::format("reports of machine {}: a machine "
+                                                         "may read only its own reports",
+                                                         id));
+               history_json(id, req, res);
+             }));
+
+  // --- catalogue (admin; mirror reads)
+  h.Post("/v1/bundles", wrap("/v1/bundles", kAdmin, [this, &store, &opts](auto& req, auto& res,
+                                                                          auto&) {
+           std::string tier = req.get_param_value("tier");
+           if (!tier.empty())
+             if (Status s = check_name_field("tier", tier, 64); !s.ok())
+               return send_error(res, 400, s.error().wrap("publish").message);
+           if (!bundle::looks_like_bundle(req.body))
+             return send_error(res, 400, "publish: body is not a nines bundle (bad magic)");
+           Result<bundle::Bundle> b = bundle::open_verified(req.body, opts.trust_dir);
+           if (!b.ok())
+             return send_error(res, 422, b.error().wrap(fmt::format(
+                                             "publish: verify against {}", opts.trust_dir))
+                                             .message);
+           const bundle::Manifest& m = b->manifest;
+           BundleRecord r;
+           r.id = m.id;
+           r.version = m.version;
+           r.sha256 = bundle::sha256_hex(req.body);
+           r.kind = m.kind;
+           r.target_name = m.target_name;
+           r.target_build_id = m.target_build_id;
+           r.kernel_release = m.kernel_release;
+           r.description = m.description;
+           r.manifest_json = bundle::manifest_to_json(m).dump();
+           r.signer = b->signer_fingerprint;
+           r.size = static_cast<int64_t>(req.body.size());
+           r.published_unix = m.published_unix;
+           r.uploaded_unix = unix_now();
+           Result<PublishOutcome> out = store.publish(r, req.body);
+           if (!out.ok()) {
+             bool conflict = out.error().message.find("already published") != std::string::npos;
+             return send_error(res, conflict ? 409 : 500, out.error().message);
+           }
+           if (*out == PublishOutcome::kStored) metrics_.publishes++;
+           if (!tier.empty())
+             if (Status s = store.promote(r.id, r.version, tier); !s.ok())
+               return send_error(res, 500, s.error().message);
+           json j = bundle_offer_json(r);
+           j["status"] = *out == PublishOutcome::kStored ? "stored" : "identical";
+           j["promoted_to"] = tier.empty() ? json::array() : json::array({tier});
+           send_json(res, *out == PublishOutcome::kStored ? 201 : 200, j);
+         }));
+
+  auto tiers_of = [&store]() -> Result<std::map<std::pair<std::string, int64_t>,
+                                               std::vector<std::string>>> {
+    std::map<std::pair<std::string, int64_t>, std::vector<std::string>> out;
+    for (const Promotion& p : NINES_TRY(store.list_promotions()))
+      out[{p.id, p.version}].push_back(p.tier);
+    return out;
+  };
+
+  h.Get("/v1/bundles", wrap("/v1/bundles", kAdmin | kMirror,
+                            [&store, tiers_of](auto&, auto& res, auto&) {
+          Result<std::vector<BundleRecord>> list = store.list_bundles();
+          if (!list.ok()) return send_error(res, 500, list.error().message);
+          auto tiers = tiers_of();
+          if (!tiers.ok()) return send_error(res, 500, tiers.error().message);
+          json out = json::array();
+          for (const BundleRecord& b : *list) out.push_back(bundle_json(b, (*tiers)[{b.id, b.version}]));
+          send_json(res, 200, json{{"bundles", out}});
+        }));
+
+  h.Post(R"(/v1/bundles/([A-Za-z0-9._+-]{1,128})/([0-9]{1,18})/promote)",
+         wrap("/v1/bundles/:id/:version/promote", kAdmin,
+              [&store](auto& req, auto& res, auto&) {
+                std::optional<json> b = body_json(req, res, "promote");
+                if (!b) return;
+                std::string id = req.matches[1];
+                int64_t version = *parse_i64(std::string(req.matches[2]));
+                std::string tier = b->value("tier", "");
+                if (Status s = check_name_field("tier", tier, 64); !s.ok())
+                  return send_error(res, 400, s.error().wrap("promote").message);
+                if (Status s = store.promote(id, version, tier); !s.ok()) {
+                  bool missing = s.error().message.find("no such bundle") != std::string::npos;
+                  return send_error(res, missing ? 404 : 500, s.error().message);
+                }
+                send_json(res, 200, json{{"id", id}, {"version", version}, {"tier", tier}});
+              }));
+
+  // --- fleet (admin)
+  auto fleet = [&store](int64_t history_limit) -> Result<json> {
+    FleetInput in;
+    in.machines = NINES_TRY(store.list_machines());
+    in.bundles = NINES_TRY(store.list_bundles());
+    in.promotions = NINES_TRY(store.list_promotions());
+    in.states = NINES_TRY(store.current_states());
+    in.history = NINES_TRY(store.history("", history_limit));
+    in.now_unix = unix_now();
+    return fleet_summary(in);
+  };
+
+  h.Get("/v1/machines", wrap("/v1/machines", kAdmin, [fleet](auto&, auto& res, auto&) {
+          Result<json> f = fleet(1000000);
+          if (!f.ok()) return send_error(res, 500, f.error().message);
+          send_json(res, 200, json{{"machines", (*f)["machine_list"]}});
+        }));
+
+  h.Get("/v1/fleet", wrap("/v1/fleet", kAdmin, [fleet](auto&, auto& res, auto&) {
+          Result<json> f = fleet(1000000);
+          if (!f.ok()) return send_error(res, 500, f.error().message);
+          send_json(res, 200, *f);
+        }));
+
+  h.Get("/metrics", wrap("/metrics", kAdmin, [this, fleet, &store](auto&, auto& res, auto&) {
+          Result<json> f = fleet(1000000);
+          if (!f.ok()) return send_error(res, 500, f.error().message);
+          res.status = 200;
+          res.set_content(metrics_.render(*f, store.backend()),
+                          "text/plain; version=0.0.4; charset=utf-8");
+        }));
+
+  h.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 404)
+      send_error(res, 404, fmt::format("{} {}: no such endpoint", req.method, req.path));
+    else if (res.status == 413)
+      send_error(res, 413, fmt::format("{} {}: body too large", req.method, req.path));
+    else
+      send_error(res, res.status, fmt::format("{} {}: HTTP {}", req.method, req.path,
+                                              res.status));
+  });
+  h.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
+                             std::exception_ptr ep) {
+    std::string what = "unknown error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    send_error(res, 500, fmt::format("{} {}: internal error: {}", req.method, req.path, what));
+  });
+
+  int bound = port == 0 ? h.bind_to_any_port(host) : (h.bind_to_port(host, port) ? port : -1);
+  if (bound < 0) return make_error("serve: bind {}: address in use or not available",
+                                   opts_.listen);
+  return bound;
+}
+
+Status Server::serve() {
+  if (!http_) return make_error("serve: bind() first");
+  if (!opts_.upstream_url.empty()) {
+    upstream_thread_ = std::thread([this] {
+      while (!stopping_) {
+        Result<int> n = sync_upstream_once();
+        if (!n.ok())
+          spdlog::warn("upstream sync: {}", n.error().message);
+        else if (*n > 0)
+          spdlog::info("upstream sync: {} new bundles", *n);
+        std::unique_lock lock(impl_->upstream_mu);
+        impl_->upstream_cv.wait_for(lock, std::chrono::seconds(opts_.upstream_interval_s),
+                                    [this] { return stopping_.load(); });
+      }
+    });
+  }
+  if (!http_->listen_after_bind()) {
+    if (stopping_) return {};
+    return make_error("serve {}: the listening socket failed", opts_.listen);
+  }
+  return {};
+}
+
+void Server::stop() {
+  stopping_ = true;
+  if (http_) http_->stop();
+  impl_->upstream_cv.notify_all();
+}
+
+Result<int> Server::sync_upstream_once() {
+  ApiClient up = NINES_TRY(ApiClient::make(opts_.upstream_url, opts_.upstream_token,
+                                           opts_.upstream_ca_file));
+  json list = NINES_TRY(up.get_json("/v1/bundles"));
+  if (!list.contains("bundles") || !list["bundles"].is_array())
+    return make_error("upstream {}: /v1/bundles: no bundle list", opts_.upstream_url);
+  int added = 0;
+  for (const json& b : list["bundles"]) {
+    std::string id = b.value("id", "");
+    int64_t version = b.value("version", int64_t{0});
+    std::string sha = b.value("sha256", "");
+    if (!check_name_field("id", id).ok() || sha.size() != 64 || !from_hex(sha))
+      return make_error("upstream {}: malformed bundle entry", opts_.upstream_url);
+    if (!NINES_TRY(store_->find_bundle(id, version)).has_value()) {
+      HttpReply r = NINES_TRY(up.get("/v1/bundles/sha256/" + sha));
+      if (r.status != 200)
+        return make_error("upstream {}: bundle {} version {}: HTTP {}", opts_.upstream_url, id,
+                          version, r.status);
+      if (bundle::sha256_hex(r.body) != sha)
+        return make_error("upstream {}: bundle {} version {}: content does not match its "
+                          "sha256",
+                          opts_.upstream_url, id, version);
+      // Trust is ours, not the upstream's: the bundle must verify against our trust store.
+      bundle::Bundle vb = NINES_TRY(bundle::open_verified(r.body, opts_.trust_dir));
+      const bundle::Manifest& m = vb.manifest;
+      BundleRecord rec{m.id, m.version, sha, m.kind, m.target_name, m.target_build_id,
+                       m.kernel_release, m.description, bundle::manifest_to_json(m).dump(),
+                       vb.signer_fingerprint, static_cast<int64_t>(r.body.size()),
+                       m.published_unix, unix_now()};
+      if (NINES_TRY(store_->publish(rec, r.body)) == PublishOutcome::kStored) ++added;
+    }
+    if (b.contains("tiers") && b["tiers"].is_array())
+      for (const json& t : b["tiers"])
+        if (t.is_string() && check_name_field("tier", t.get<std::string>(), 64).ok())
+          NINES_CHECK(store_->promote(id, version, t.get<std::string>()));
+  }
+  return added;
+}
+
+int run_serve(const ServeOptions& in) {
+  ServeOptions opts = in;
+  if (mkdir(opts.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    std::fprintf(stderr, "nines serve: create data folder %s: %s\n", opts.data_dir.c_str(),
+                 std::strerror(errno));
+    return 1;
+  }
+  if (opts.db.empty()) opts.db = "sqlite:" + opts.data_dir + "/nines.db";
+  Result<std::unique_ptr<Storage>> store = open_storage(opts.db);
+  if (!store.ok()) {
+    std::fprintf(stderr, "nines serve: %s\n", store.error().message.c_str());
+    return 1;
+  }
+  // SIGINT/SIGTERM are taken by one thread with sigwait, so they stop the server cleanly
+  // instead of interrupting a handler halfway.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  Server server(opts, std::move(*store));
+  Result<std::string> admin = server.ensure_admin_token();
+  if (!admin.ok()) {
+    std::fprintf(stderr, "nines serve: create the admin token: %s\n",
+                 admin.error().message.c_str());
+    return 1;
+  }
+  if (!admin->empty()) {
+    std::string path = opts.data_dir + "/admin-token";
+    if (Status s = write_file_atomic(path, *admin + "\n", 0600); !s.ok()) {
+      std::fprintf(stderr, "nines serve: %s\n", s.error().message.c_str());
+      return 1;
+    }
+    std::printf("admin token (shown once; also in %s, mode 0600): %s\n", path.c_str(),
+                admin->c_str());
+  }
+  Result<int> port = server.bind();
+  if (!port.ok()) {
+    std::fprintf(stderr, "nines serve: %s\n", port.error().message.c_str());
+    return 1;
+  }
+  std::string host = parse_listen(opts.listen)->first;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  std::printf("listening on %s://%s:%d (%s)\n", opts.tls_cert.empty() ? "http" : "https",
+              host.c_str(), *port, server.storage().backend().c_str());
+  std::fflush(stdout);
+
+  std::thread signals([&server, set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    server.stop();
+  });
+  Status st = server.serve();
+  // Wake the signal thread if the server stopped on its own.
+  pthread_kill(signals.native_handle(), SIGTERM);
+  signals.join();
+  if (!st.ok()) {
+    std::fprintf(stderr, "nines serve: %s\n", st.error().message.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace nines::server
