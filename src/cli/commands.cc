@@ -8,6 +8,7 @@ Runner setup_list(CLI::App&);
 Runner setup_revert(CLI::App&);
 Runner setup_keygen(CLI::App&);
 Runner setup_bundle(CLI::App&);
+Runner setup_kernel(CLI::App&);
 
 const Command kCommands[] = {
     {"build", "Build a patch object from C sources against a target object", &setup_build},
@@ -16,6 +17,7 @@ const Command kCommands[] = {
     {"revert", "Revert an applied patch", &setup_revert},
     {"keygen", "Generate a publisher key pair (ed25519) for signing bundles", &setup_keygen},
     {"bundle", "Create, verify and inspect signed patch bundles", &setup_bundle},
+    {"kernel", "Kernel live patches: build, apply, list, revert (klp modules)", &setup_kernel},
 };
 const size_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 
