@@ -97,6 +97,16 @@ class Conn {
     }
     return r;
   }
+  // Several statements without parameters (the schema): PQexec, which allows them.
+  Status script(std::string_view what, const char* sql) {
+    PgResult r(PQexec(c_, sql));
+    if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+      std::string msg = r ? PQresultErrorMessage(r.get()) : PQerrorMessage(c_);
+      while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+      return make_error("postgresql {}: {}", what, msg);
+    }
+    return {};
+  }
   Status run(std::string_view what, const char* sql, const std::vector<Param>& ps = {}) {
     NINES_TRY(exec(what, sql, ps));
     return {};
@@ -171,7 +181,7 @@ class PgStorage final : public Storage {
     Tx tx(c.get());
     NINES_CHECK(tx.begin());
     NINES_CHECK(c->run("lock schema", kLockSql));
-    NINES_CHECK(c->run("create schema", kSchema));
+    NINES_CHECK(c->script("create schema", kSchema));
     NINES_CHECK(tx.commit());
     return {};
   }

@@ -256,6 +256,11 @@ Result<int> Server::bind() {
 
   Storage& store = *store_;
   Impl& impl = *impl_;
+  // This server's own catalogue changes are visible to its next check-in at once.
+  auto invalidate_cache = [&impl] {
+    std::lock_guard lock(impl.cache_mu);
+    impl.generation_checked_ms = INT64_MIN / 2;
+  };
   const ServeOptions& opts = opts_;
 
   h.Get("/", wrap("/", kNone, [](auto&, auto& res, auto&) {
@@ -471,8 +476,8 @@ Result<int> Server::bind() {
              }));
 
   // --- catalogue (admin; mirror reads)
-  h.Post("/v1/bundles", wrap("/v1/bundles", kAdmin, [this, &store, &opts](auto& req, auto& res,
-                                                                          auto&) {
+  h.Post("/v1/bundles", wrap("/v1/bundles", kAdmin, [this, &store, &opts, invalidate_cache](
+                                                     auto& req, auto& res, auto&) {
            std::string tier = req.get_param_value("tier");
            if (!tier.empty())
              if (Status s = check_name_field("tier", tier, 64); !s.ok())
@@ -505,6 +510,7 @@ Result<int> Server::bind() {
              return send_error(res, conflict ? 409 : 500, out.error().message);
            }
            if (*out == PublishOutcome::kStored) metrics_.publishes++;
+           invalidate_cache();
            if (!tier.empty())
              if (Status s = store.promote(r.id, r.version, tier); !s.ok())
                return send_error(res, 500, s.error().message);
@@ -535,7 +541,7 @@ Result<int> Server::bind() {
 
   h.Post(R"(/v1/bundles/([A-Za-z0-9._+-]{1,128})/([0-9]{1,18})/promote)",
          wrap("/v1/bundles/:id/:version/promote", kAdmin,
-              [&store](auto& req, auto& res, auto&) {
+              [&store, invalidate_cache](auto& req, auto& res, auto&) {
                 std::optional<json> b = body_json(req, res, "promote");
                 if (!b) return;
                 std::string id = req.matches[1];
@@ -547,6 +553,7 @@ Result<int> Server::bind() {
                   bool missing = s.error().message.find("no such bundle") != std::string::npos;
                   return send_error(res, missing ? 404 : 500, s.error().message);
                 }
+                invalidate_cache();
                 send_json(res, 200, json{{"id", id}, {"version", version}, {"tier", tier}});
               }));
 

@@ -1,0 +1,416 @@
+// The /v1 API over real HTTP on a loopback port, against both storage back ends.
+#include <gtest/gtest.h>
+
+#include "core/fd.h"
+#include "core/subprocess.h"
+#include "server/tokens.h"
+#include "test_support.h"
+
+namespace nines::server {
+namespace {
+
+using nlohmann::json;
+using testing::BundleSpec;
+using testing::make_bundle;
+using testing::RunningServer;
+
+constexpr const char* kBuildIdA = "0123456789abcdef0123456789abcdef01234567";
+constexpr const char* kBuildIdB = "fedcba9876543210fedcba9876543210fedcba98";
+
+json checkin_body(std::vector<std::string> build_ids, std::string kernel = "6.1.0-28-cloud-amd64") {
+  return json{{"name", "host"}, {"arch", "x86_64"}, {"kernel_release", kernel},
+              {"build_ids", build_ids}};
+}
+
+std::string error_of(const HttpReply& r) {
+  json j = json::parse(r.body, nullptr, false);
+  return j.is_object() ? j.value("error", "") : r.body;
+}
+
+class ApiTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    ServeOptions opts;
+    opts.machine_rate = 1000;
+    opts.machine_burst = 1000;
+    srv_ = std::make_unique<RunningServer>(GetParam(), opts);
+    ASSERT_FALSE(srv_->admin_token().empty());
+  }
+  // Publishes (and optionally promotes) a bundle; returns the publish answer.
+  json publish(const BundleSpec& spec, const std::string& tier = "") {
+    std::string bytes = make_bundle(srv_->publisher(), spec);
+    auto r = srv_->admin().post_bytes("/v1/bundles" + (tier.empty() ? "" : "?tier=" + tier),
+                                      bytes);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? *r : json();
+  }
+  std::unique_ptr<RunningServer> srv_;
+};
+
+TEST_P(ApiTest, HealthNeedsNoToken) {
+  auto r = srv_->client("").get_json("/v1/health");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ((*r)["backend"], GetParam());
+}
+
+TEST_P(ApiTest, PublishStoresAVerifiedBundleAndAnswersItsImmutableUrl) {
+  json j = publish({});
+  EXPECT_EQ(j["status"], "stored");
+  EXPECT_EQ(j["id"], "fix-libfoo");
+  EXPECT_EQ(j["url"], "/v1/bundles/sha256/" + j["sha256"].get<std::string>());
+}
+
+TEST_P(ApiTest, PublishRefusesABundleSignedByAnUntrustedKey) {
+  testing::Publisher stranger;
+  std::string bytes = make_bundle(stranger, {});
+  auto r = srv_->admin().post("/v1/bundles", bytes, "application/octet-stream");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 422);
+  EXPECT_NE(error_of(*r).find("untrusted"), std::string::npos) << error_of(*r);
+  EXPECT_TRUE(srv_->server().storage().list_bundles()->empty());
+}
+
+TEST_P(ApiTest, PublishRefusesSomethingThatIsNotABundle) {
+  auto r = srv_->admin().post("/v1/bundles", "hello", "application/octet-stream");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(error_of(*r).find("not a nines bundle"), std::string::npos);
+}
+
+TEST_P(ApiTest, PublishOfTheSameIdAndVersionIsRefusedUnlessIdentical) {
+  std::string bytes = make_bundle(srv_->publisher(), {});
+  auto first = srv_->admin().post("/v1/bundles", bytes, "application/octet-stream");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->status, 201);
+  auto again = srv_->admin().post("/v1/bundles", bytes, "application/octet-stream");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->status, 200);
+  EXPECT_EQ(json::parse(again->body)["status"], "identical");
+  BundleSpec other;
+  other.payload = "another payload";
+  auto clash = srv_->admin().post("/v1/bundles", make_bundle(srv_->publisher(), other),
+                                  "application/octet-stream");
+  ASSERT_TRUE(clash.ok());
+  EXPECT_EQ(clash->status, 409);
+  EXPECT_NE(error_of(*clash).find("different content"), std::string::npos);
+}
+
+TEST_P(ApiTest, TokensAreCheckedForEveryProtectedEndpoint) {
+  std::string machine = srv_->enroll("host-a", "canary");
+  auto none = srv_->client("").get("/v1/bundles");
+  EXPECT_EQ(none->status, 401);
+  EXPECT_NE(error_of(*none).find("missing bearer token"), std::string::npos);
+  auto forged = srv_->client(generate_token("admin")).get("/v1/bundles");
+  EXPECT_EQ(forged->status, 401);
+  EXPECT_NE(error_of(*forged).find("unknown token"), std::string::npos);
+  auto junk = srv_->client("not-a-token").get("/v1/bundles");
+  EXPECT_EQ(junk->status, 401);
+  auto as_machine = srv_->client(machine).post("/v1/bundles", "x", "application/octet-stream");
+  EXPECT_EQ(as_machine->status, 403);
+  auto token_by_machine =
+      srv_->client(machine).post("/v1/tokens", R"({"kind":"admin"})", "application/json");
+  EXPECT_EQ(token_by_machine->status, 403);
+}
+
+TEST_P(ApiTest, AnEnrollTokenEnrollsButCannotCheckIn) {
+  auto t = srv_->admin().post_json("/v1/tokens", {{"kind", "enroll"}, {"tier", "canary"}});
+  ASSERT_TRUE(t.ok());
+  std::string enroll = (*t)["token"];
+  EXPECT_TRUE(token_well_formed(enroll));
+  auto c = srv_->client(enroll).post("/v1/checkin", checkin_body({}).dump(), "application/json");
+  EXPECT_EQ(c->status, 403);
+  auto m = srv_->client(enroll).post_json("/v1/enroll", {{"machine_id", "host-a"}});
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ((*m)["tier"], "canary");
+}
+
+TEST_P(ApiTest, ReEnrollingAMachineRetiresItsOldToken) {
+  std::string first = srv_->enroll("host-a", "canary");
+  std::string second = srv_->enroll("host-a", "canary");
+  auto old = srv_->client(first).post("/v1/checkin", checkin_body({}).dump(), "application/json");
+  EXPECT_EQ(old->status, 401);
+  auto now = srv_->client(second).post_json("/v1/checkin", checkin_body({}));
+  EXPECT_TRUE(now.ok()) << now.error().message;
+}
+
+TEST_P(ApiTest, CheckInOffersTheNewestPromotedVersionPerPatchOfItsTierOnly) {
+  BundleSpec v1, v2, v3, other;
+  v2.version = 2;
+  v3.version = 3;
+  other.id = "fix-libbar";
+  other.build_id = kBuildIdB;
+  publish(v1, "canary");
+  publish(v2, "canary");
+  publish(v3);  // published, promoted nowhere yet
+  publish(other, "stable");
+  std::string canary = srv_->enroll("host-c", "canary");
+  std::string stable = srv_->enroll("host-s", "stable");
+
+  auto c = srv_->client(canary).post_json("/v1/checkin", checkin_body({kBuildIdA, kBuildIdB}));
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_EQ((*c)["bundles"].size(), 1u) << c->dump();
+  EXPECT_EQ((*c)["bundles"][0]["id"], "fix-libfoo");
+  EXPECT_EQ((*c)["bundles"][0]["version"], 2);
+  EXPECT_EQ((*c)["bundles"][0]["manifest"]["cves"][0]["id"], "CVE-2026-0001");
+  EXPECT_EQ((*c)["machine_id"], "host-c");
+
+  // The stable machine maps only libfoo: libbar's fix is in its tier but not for it.
+  auto s = srv_->client(stable).post_json("/v1/checkin", checkin_body({kBuildIdA}));
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE((*s)["bundles"].empty()) << s->dump();
+
+  ASSERT_TRUE(srv_->admin().post_json("/v1/bundles/fix-libfoo/3/promote", {{"tier", "canary"}}).ok());
+  auto c3 = srv_->client(canary).post_json("/v1/checkin", checkin_body({kBuildIdA}));
+  ASSERT_EQ((*c3)["bundles"].size(), 1u);
+  EXPECT_EQ((*c3)["bundles"][0]["version"], 3);
+}
+
+TEST_P(ApiTest, KernelBundlesAreOfferedByKernelRelease) {
+  BundleSpec k;
+  k.id = "klp-fix";
+  k.kind = "kernel";
+  k.kernel_release = "6.1.0-28-cloud-amd64";
+  publish(k, "canary");
+  std::string a = srv_->enroll("a", "canary");
+  std::string b = srv_->enroll("b", "canary");
+  auto ra = srv_->client(a).post_json("/v1/checkin", checkin_body({}, "6.1.0-28-cloud-amd64"));
+  auto rb = srv_->client(b).post_json("/v1/checkin", checkin_body({}, "6.1.0-27-cloud-amd64"));
+  ASSERT_TRUE(ra.ok() && rb.ok());
+  ASSERT_EQ((*ra)["bundles"].size(), 1u);
+  EXPECT_EQ((*ra)["bundles"][0]["kind"], "kernel");
+  EXPECT_TRUE((*rb)["bundles"].empty());
+}
+
+TEST_P(ApiTest, CheckInRefusesMalformedIdentityNamingTheField) {
+  std::string m = srv_->enroll("a", "canary");
+  auto r = srv_->client(m).post("/v1/checkin", checkin_body({"xyz"}).dump(), "application/json");
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(error_of(*r).find("build_ids[0]"), std::string::npos) << error_of(*r);
+  json bad = checkin_body({});
+  bad["kernel_release"] = "6.1 ; rm -rf";
+  r = srv_->client(m).post("/v1/checkin", bad.dump(), "application/json");
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(error_of(*r).find("kernel_release"), std::string::npos);
+  r = srv_->client(m).post("/v1/checkin", "{not json", "application/json");
+  EXPECT_EQ(r->status, 400);
+}
+
+TEST_P(ApiTest, BundlesDownloadBySha256WithETagAndRevalidation) {
+  std::string bytes = make_bundle(srv_->publisher(), {});
+  auto p = srv_->admin().post_bytes("/v1/bundles?tier=canary", bytes);
+  ASSERT_TRUE(p.ok());
+  std::string url = (*p)["url"];
+  std::string m = srv_->enroll("a", "canary");
+  auto r = srv_->client(m).get(url);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, bytes);
+  std::string etag = r->header("ETag");
+  EXPECT_EQ(etag, "\"" + (*p)["sha256"].get<std::string>() + "\"");
+  EXPECT_NE(r->header("Cache-Control").find("immutable"), std::string::npos);
+  auto again = srv_->client(m).get(url, {{"If-None-Match", etag}});
+  EXPECT_EQ(again->status, 304);
+  EXPECT_TRUE(again->body.empty());
+  auto missing = srv_->client(m).get("/v1/bundles/sha256/" + std::string(64, '0'));
+  EXPECT_EQ(missing->status, 404);
+}
+
+TEST_P(ApiTest, ReportsAreValidatedFieldByField) {
+  publish({}, "canary");
+  std::string m = srv_->enroll("a", "canary");
+  auto post = [&](json lines) {
+    return *srv_->client(m).post("/v1/reports", json{{"reports", lines}}.dump(), "application/json");
+  };
+  HttpReply r = post({{{"id", "fix-libfoo"}, {"version", 1}, {"state", "exploded"}}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(error_of(r).find("reports[0]: state"), std::string::npos) << error_of(r);
+  r = post({{{"id", "fix-libfoo"}, {"version", 1}, {"state", "deferred"}}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(error_of(r).find("reason: required"), std::string::npos) << error_of(r);
+  r = post({{{"id", "fix-libfoo"}, {"version", 9}, {"state", "applied"}}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(error_of(r).find("no bundle fix-libfoo version 9"), std::string::npos);
+  r = post({{{"id", "fix-libfoo"}, {"version", 1}, {"state", "applied"}, {"at", "yesterday"}}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(error_of(r).find("RFC 3339"), std::string::npos);
+  auto bad_adv = srv_->client(m).post(
+      "/v1/reports",
+      json{{"reports", json::array()}, {"advisor", {{"verdict", "maybe"}}}}.dump(),
+      "application/json");
+  EXPECT_EQ(bad_adv->status, 400);
+  EXPECT_TRUE(srv_->server().storage().history("", 100)->empty());
+}
+
+TEST_P(ApiTest, MachinesReadOnlyTheirOwnReports) {
+  publish({}, "canary");
+  std::string a = srv_->enroll("host-a", "canary");
+  std::string b = srv_->enroll("host-b", "canary");
+  json line = {{"id", "fix-libfoo"}, {"version", 1}, {"state", "applied"}};
+  ASSERT_TRUE(srv_->client(a).post_json("/v1/reports", {{"reports", {line}}}).ok());
+  json deferred = {{"id", "fix-libfoo"}, {"version", 1}, {"state", "deferred"},
+                   {"reason", "policy: weekend"}};
+  ASSERT_TRUE(srv_->client(b).post_json("/v1/reports", {{"reports", {deferred}}}).ok());
+
+  auto other = srv_->client(a).get("/v1/machines/host-b/reports");
+  EXPECT_EQ(other->status, 403);
+  EXPECT_NE(error_of(*other).find("only its own"), std::string::npos);
+  auto own = srv_->client(a).get_json("/v1/machines/host-a/reports");
+  ASSERT_TRUE(own.ok());
+  ASSERT_EQ((*own)["reports"].size(), 1u);
+  // Even asking by parameter, a machine's history is its own.
+  auto mine = srv_->client(a).get_json("/v1/reports?machine=host-b");
+  ASSERT_TRUE(mine.ok());
+  ASSERT_EQ((*mine)["reports"].size(), 1u);
+  EXPECT_EQ((*mine)["reports"][0]["machine_id"], "host-a");
+  auto admin = srv_->admin().get_json("/v1/machines/host-b/reports");
+  ASSERT_TRUE(admin.ok());
+  EXPECT_EQ((*admin)["reports"][0]["reason"], "policy: weekend");
+  auto all = srv_->admin().get_json("/v1/reports");
+  EXPECT_EQ((*all)["reports"].size(), 2u);
+}
+
+TEST_P(ApiTest, FleetShowsMachinesByStateAndThoseNeedingAReboot) {
+  publish({}, "canary");
+  std::string a = srv_->enroll("host-a", "canary");
+  std::string b = srv_->enroll("host-b", "canary");
+  for (const std::string& t : {a, b})
+    ASSERT_TRUE(srv_->client(t).post_json("/v1/checkin", checkin_body({kBuildIdA})).ok());
+  json applied = {{"id", "fix-libfoo"}, {"version", 1}, {"state", "applied"}};
+  json advisor = {{"verdict", "reboot"}, {"reasons", {"kernel 6.1.0-29 installed"}}};
+  ASSERT_TRUE(srv_->client(a).post_json("/v1/reports", {{"reports", {applied}}, {"advisor", advisor}}).ok());
+  auto f = srv_->admin().get_json("/v1/fleet");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ((*f)["machines"]["total"], 2);
+  EXPECT_EQ((*f)["machines"]["by_state"]["up-to-date"], 1);
+  EXPECT_EQ((*f)["machines"]["by_state"]["pending"], 1);
+  EXPECT_EQ((*f)["machines"]["needing_reboot"], 1);
+  EXPECT_EQ((*f)["reboot"][0]["machine_id"], "host-a");
+  EXPECT_EQ((*f)["cves_published"], 1);
+  EXPECT_EQ((*f)["cves"][0]["machines_affected"], 2);
+  EXPECT_EQ((*f)["cves"][0]["machines_applied"], 1);
+  EXPECT_EQ((*f)["rollout"][0]["tier"], "canary");
+  EXPECT_EQ((*f)["rollout"][0]["applied"], 1);
+  EXPECT_EQ((*f)["rollout"][0]["pending"], 1);
+  auto ms = srv_->admin().get_json("/v1/machines");
+  ASSERT_TRUE(ms.ok());
+  EXPECT_EQ((*ms)["machines"].size(), 2u);
+}
+
+TEST_P(ApiTest, MetricsAreInThePrometheusTextFormat) {
+  std::string m = srv_->enroll("a", "canary");
+  ASSERT_TRUE(srv_->client(m).post_json("/v1/checkin", checkin_body({})).ok());
+  auto r = srv_->admin().get("/metrics");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->header("Content-Type").find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(r->body.find("# TYPE nines_checkins_total counter\nnines_checkins_total 1\n"),
+            std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("nines_machines{state=\"pending\"} 0"), std::string::npos);
+  EXPECT_NE(r->body.find("nines_http_request_duration_seconds_bucket{route=\"/v1/checkin\""),
+            std::string::npos);
+  EXPECT_EQ(srv_->client(m).get("/metrics")->status, 403);
+}
+
+TEST_P(ApiTest, OversizedJsonBodiesAreRefusedBeforeTheyAreRead) {
+  std::string m = srv_->enroll("a", "canary");
+  std::string big(kMaxJsonBody + 10, ' ');
+  auto r = srv_->client(m).post("/v1/checkin", big, "application/json");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 413);
+  EXPECT_NE(error_of(*r).find("more than the limit"), std::string::npos);
+}
+
+TEST_P(ApiTest, UnknownEndpointsAnswerJson404) {
+  auto r = srv_->admin().get("/v1/nothing");
+  EXPECT_EQ(r->status, 404);
+  EXPECT_NE(error_of(*r).find("no such endpoint"), std::string::npos);
+}
+
+TEST_P(ApiTest, PromotingAnUnknownBundleIs404) {
+  auto r = srv_->admin().post("/v1/bundles/nope/1/promote", R"({"tier":"stable"})",
+                              "application/json");
+  EXPECT_EQ(r->status, 404);
+}
+
+TEST_P(ApiTest, UpstreamMirrorCopiesBundlesAndPromotionsAfterVerifyingThemLocally) {
+  publish({}, "canary");
+  auto mirror = srv_->admin().post_json("/v1/tokens", {{"kind", "mirror"}, {"name", "site-b"}});
+  ASSERT_TRUE(mirror.ok());
+  // A mirror token reads the catalogue but cannot publish.
+  EXPECT_EQ(srv_->client((*mirror)["token"]).post("/v1/bundles", "x", "application/octet-stream")->status,
+            403);
+  ServeOptions o;
+  o.upstream_url = srv_->url();
+  o.upstream_token = (*mirror)["token"];
+  RunningServer down(GetParam() == "postgresql" ? "sqlite" : GetParam(), o);
+  // The downstream trusts nothing yet: the bundle is refused, naming the cause.
+  auto refused = down.server().sync_upstream_once();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("untrusted"), std::string::npos) << refused.error().message;
+  // Now trust the publisher there too.
+  ASSERT_TRUE(write_file_atomic(down.publisher().trust_dir + "/upstream.pub",
+                                bundle::format_public_key(srv_->publisher().key.public_key) + "\n")
+                  .ok());
+  auto n = down.server().sync_upstream_once();
+  ASSERT_TRUE(n.ok()) << n.error().message;
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(*down.server().sync_upstream_once(), 0);  // nothing new the second time
+  std::string m = down.enroll("far-host", "canary");
+  auto c = down.client(m).post_json("/v1/checkin", checkin_body({kBuildIdA}));
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ((*c)["bundles"].size(), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ApiTest, ::testing::ValuesIn(testing::backends()),
+                         [](const auto& info) { return info.param; });
+
+TEST(ApiLimits, EachTokenHasItsOwnRateLimit) {
+  ServeOptions opts;
+  opts.machine_rate = 0.5;
+  opts.machine_burst = 3;
+  RunningServer srv("sqlite", opts);
+  std::string a = srv.enroll("a", "canary");
+  std::string b = srv.enroll("b", "canary");
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(srv.client(a).post("/v1/checkin", checkin_body({}).dump(), "application/json")->status, 200);
+  auto limited = srv.client(a).post("/v1/checkin", checkin_body({}).dump(), "application/json");
+  EXPECT_EQ(limited->status, 429);
+  EXPECT_FALSE(limited->header("Retry-After").empty());
+  EXPECT_EQ(srv.client(b).post("/v1/checkin", checkin_body({}).dump(), "application/json")->status, 200);
+}
+
+TEST(ApiTls, ServesHttpsWithTheGivenCertificate) {
+  testing::TempDir dir;
+  std::string cert = dir.path() + "/cert.pem", key = dir.path() + "/key.pem";
+  auto gen = run_process({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                          key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                          "-addext", "subjectAltName=IP:127.0.0.1"});
+  ASSERT_TRUE(gen.ok() && gen->exit_code == 0) << (gen.ok() ? gen->output : gen.error().message);
+  ServeOptions opts;
+  opts.tls_cert = cert;
+  opts.tls_key = key;
+  RunningServer srv("sqlite", opts);
+  std::string url = "https://127.0.0.1:" + srv.url().substr(srv.url().rfind(':') + 1);
+  auto c = ApiClient::make(url, srv.admin_token(), cert);
+  ASSERT_TRUE(c.ok());
+  auto h = c->get_json("/v1/health");
+  ASSERT_TRUE(h.ok()) << h.error().message;
+  // Plain HTTP to the TLS port gets no answer.
+  auto plain = srv.client(srv.admin_token()).get("/v1/health");
+  EXPECT_FALSE(plain.ok() && plain->status == 200);
+}
+
+TEST(ApiTls, RefusesACertificateThatCannotBeLoaded) {
+  ServeOptions opts;
+  opts.listen = "127.0.0.1:0";
+  opts.tls_cert = "/nonexistent/cert.pem";
+  opts.tls_key = "/nonexistent/key.pem";
+  testing::TempDir dir;
+  Server s(opts, testing::open_test_store("sqlite", dir.path()));
+  auto r = s.bind();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("/nonexistent/cert.pem"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace nines::server
