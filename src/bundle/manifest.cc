@@ -34,18 +34,139 @@ bool has_control_chars(std::string_view s, bool allow_newlines) {
   return false;
 }
 
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
+// Decodes one code point at s[i]; returns its length, or 0 when malformed.
+size_t decode_utf8(std::string_view s, size_t i, char32_t& cp) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  unsigned char c = byte(0);
+  size_t n = c < 0x80 ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3
+                                                       : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+  if (n == 0 || n > s.size() - i) return 0;
+  cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
+  for (size_t k = 1; k < n; ++k) {
+    if ((byte(k) >> 6) != 2) return 0;
+    cp = (cp << 6) | (byte(k) & 0x3f);
+  }
+  if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+      (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return n;
+}
+
 bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 9;
-    if (n == 9 || (c >= 0x80 && c < 0xc2) || c > 0xf4) return false;
-    if (n > s.size() - i - 1) return false;
-    for (size_t k = 1; k <= n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
-    i += n + 1;
+  for (size_t i = 0; i < s.size();) {
+    char32_t cp = 0;
+    size_t n = decode_utf8(s, i, cp);
+    if (n == 0) return false;
+    i += n;
   }
   return true;
+}
+
+// toml++ 3.3 (Debian 12) reaches __builtin_unreachable() in
+// is_non_ascii_horizontal_whitespace() for many non-ASCII code points (U+00A1..U+0499,
+// U+2C6E..U+3067), which its parser asks about outside strings and after a line-ending
+// backslash: undefined behaviour on hostile input, found by fuzz/fuzz_manifest. So toml++
+// never sees a non-ASCII byte: inside "basic" strings each non-ASCII code point becomes a
+// \uXXXX or \UXXXXXXXX escape (the same string), in comments it becomes '?', and
+// anywhere else (bare text, 'literal' strings, right after a backslash) it is refused.
+// The output is pure ASCII whatever this lexer believes, so a disagreement with toml++
+// about where a string ends can change only the parse result, never reach that code.
+Result<std::string> asciify_toml(std::string_view in) {
+  enum State { kBare, kComment, kBasic, kMlBasic, kLiteral, kMlLiteral } st = kBare;
+  std::string out;
+  out.reserve(in.size() + in.size() / 8);
+  size_t line = 1;
+  auto at = [&](size_t i, std::string_view w) { return in.substr(i, w.size()) == w; };
+  for (size_t i = 0; i < in.size();) {
+    unsigned char c = static_cast<unsigned char>(in[i]);
+    if (c >= 0x80) {
+      char32_t cp = 0;
+      size_t n = decode_utf8(in, i, cp);
+      if (n == 0) return make_error("manifest: line {}: not valid UTF-8", line);
+      if (st == kBasic || st == kMlBasic)
+        out += cp > 0xffff ? fmt::format("\\U{:08X}", static_cast<uint32_t>(cp))
+                           : fmt::format("\\u{:04X}", static_cast<uint32_t>(cp));
+      else if (st == kComment)
+        out.push_back('?');
+      else if (st == kBare)
+        return make_error("manifest: line {}: non-ASCII character outside a string", line);
+      else
+        return make_error("manifest: line {}: non-ASCII text must be in a \"double-quoted\" "
+                          "string, not a 'literal' one",
+                          line);
+      i += n;
+      continue;
+    }
+    if (c == '\n') {
+      ++line;
+      if (st == kComment || st == kBasic || st == kLiteral) st = kBare;
+      out.push_back('\n');
+      ++i;
+      continue;
+    }
+    switch (st) {
+      case kBare:
+        if (c == '#') {
+          st = kComment;
+        } else if (at(i, "\"\"\"")) {
+          out += "\"\"\"";
+          i += 3;
+          st = kMlBasic;
+          continue;
+        } else if (at(i, "'''")) {
+          out += "'''";
+          i += 3;
+          st = kMlLiteral;
+          continue;
+        } else if (c == '"') {
+          st = kBasic;
+        } else if (c == '\'') {
+          st = kLiteral;
+        }
+        break;
+      case kComment:
+        break;
+      case kBasic:
+      case kMlBasic:
+        if (c == '\\') {
+          out.push_back('\\');
+          ++i;
+          if (i < in.size() && static_cast<unsigned char>(in[i]) >= 0x80)
+            return make_error("manifest: line {}: a backslash before a non-ASCII character",
+                              line);
+          if (i < in.size() && in[i] != '\n') out.push_back(in[i++]);
+          continue;
+        }
+        if (st == kBasic && c == '"') st = kBare;
+        if (st == kMlBasic && at(i, "\"\"\"")) {
+          // A closing delimiter may carry up to two more quotes of content (TOML 1.0).
+          size_t q = 3;
+          while (q < 5 && i + q < in.size() && in[i + q] == '"') ++q;
+          out.append(in.substr(i, q));
+          i += q;
+          st = kBare;
+          continue;
+        }
+        break;
+      case kLiteral:
+        if (c == '\'') st = kBare;
+        break;
+      case kMlLiteral:
+        if (at(i, "'''")) {
+          size_t q = 3;
+          while (q < 5 && i + q < in.size() && in[i + q] == '\'') ++q;
+          out.append(in.substr(i, q));
+          i += q;
+          st = kBare;
+          continue;
+        }
+        break;
+    }
+    out.push_back(static_cast<char>(c));
+    ++i;
+  }
+  return out;
 }
 
 Status check_text(std::string_view field, std::string_view v, size_t max, bool multiline,
@@ -198,9 +319,11 @@ Result<Manifest> parse_manifest(std::string_view text, bool require_target) {
   if (text.size() > kMaxManifestBytes)
     return make_error("manifest: {} bytes, limit {}", text.size(), kMaxManifestBytes);
   if (!valid_utf8(text)) return make_error("manifest: not valid UTF-8");
+  if (text.substr(0, 3) == "\xef\xbb\xbf") text.remove_prefix(3);  // a UTF-8 byte order mark
+  std::string ascii = NINES_TRY(asciify_toml(text));
   toml::table root;
   try {
-    root = toml::parse(text, std::string_view("manifest"));
+    root = toml::parse(ascii, std::string_view("manifest"));
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
     return make_error("manifest: TOML syntax error at line {}, column {}: {}", b.line, b.column,

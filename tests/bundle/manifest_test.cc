@@ -164,6 +164,42 @@ TEST(Manifest, RefusesInvalidUtf8) {
   expect_refused(replace(kSampleToml, "Fixes", "Fi\xff\xfexes"), "not valid UTF-8");
 }
 
+TEST(Manifest, KeepsNonAsciiTextInDoubleQuotedStrings) {
+  const std::string text = "Correção Ή Жук 日本 😀 U+3000:\u3000.";
+  auto m = parse_manifest(replace(kSampleToml, "Fixes an overflow in foo_parse", text) +
+                          "# commentaire: évité\n");
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->description, text);
+  auto ml = parse_manifest(
+      replace(kSampleToml, "description = \"Fixes an overflow in foo_parse\"",
+              "description = \"\"\"Ligne é\\\n   Ж \"quoted\"\"\"\"\""));
+  ASSERT_TRUE(ml.ok()) << ml.error().message;
+  // The line-ending backslash eats the line break and the indent; the closing """ may carry
+  // two more quotes of content (TOML 1.0).
+  EXPECT_EQ(ml->description, "Ligne éЖ \"quoted\"\"");
+}
+
+// Found by fuzz/fuzz_manifest: toml++ 3.3 hits __builtin_unreachable() when asked whether
+// some non-ASCII code points (here U+0389) are whitespace. Such input must be refused
+// before toml++ sees it (under UBSan this test aborted before the fix).
+TEST(Manifest, RefusesNonAsciiOutsideStringsBeforeTomlSeesIt) {
+  expect_refused("id = \"k-1\"\nversion = 1\npublished = 2026-11>16T19:00:\xce\x89ersion = 1\n",
+                 "line 3: non-ASCII character outside a string");
+  expect_refused(replace(kSampleToml, "version = 2", "version = 2 \xce\x89"),
+                 "non-ASCII character outside a string");
+  expect_refused(replace(kSampleToml, "[target]", "[target\xce\x89]"),
+                 "non-ASCII character outside a string");
+}
+
+TEST(Manifest, RefusesNonAsciiInLiteralStringsAndAfterBackslash) {
+  expect_refused(replace(kSampleToml, "\"Fixes an overflow in foo_parse\"", "'Ж'"),
+                 "must be in a \"double-quoted\" string");
+  expect_refused(replace(kSampleToml, "\"Fixes an overflow in foo_parse\"", "\"\\Ж\""),
+                 "a backslash before a non-ASCII character");
+  expect_refused(replace(kSampleToml, "Fixes", "\xed\xa0\x80"), "not valid UTF-8");  // surrogate
+  expect_refused(replace(kSampleToml, "Fixes", "\xe0\x80\xaf"), "not valid UTF-8");  // overlong
+}
+
 TEST(Manifest, SerialisedTomlParsesBackToTheSameManifest) {
   Manifest m = testing::sample_manifest();
   m.description = "two\nlines with \"quotes\" and \\ backslash";
