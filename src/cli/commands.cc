@@ -8,7 +8,10 @@ Runner setup_list(CLI::App&);
 Runner setup_revert(CLI::App&);
 Runner setup_keygen(CLI::App&);
 Runner setup_bundle(CLI::App&);
+Runner setup_check(CLI::App&);
 Runner setup_kernel(CLI::App&);
+Runner setup_serve(CLI::App&);
+Runner setup_admin(CLI::App&);
 
 const Command kCommands[] = {
     {"build", "Build a patch object from C sources against a target object", &setup_build},
@@ -17,7 +20,10 @@ const Command kCommands[] = {
     {"revert", "Revert an applied patch", &setup_revert},
     {"keygen", "Generate a publisher key pair (ed25519) for signing bundles", &setup_keygen},
     {"bundle", "Create, verify and inspect signed patch bundles", &setup_bundle},
+    {"check", "What needs a service restart or a reboot, and why", &setup_check},
     {"kernel", "Kernel live patches: build, apply, list, revert (klp modules)", &setup_kernel},
+    {"serve", "Run the patch server (HTTP API, dashboard, metrics)", &setup_serve},
+    {"admin", "Manage a patch server: tokens, publish, promote, machines", &setup_admin},
 };
 const size_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 

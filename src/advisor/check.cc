@@ -1,0 +1,58 @@
+#include "advisor/check.h"
+
+#include "advisor/root.h"
+#include "core/clock.h"
+#include "core/fd.h"
+#include "core/strings.h"
+
+namespace nines::advisor {
+
+Result<Facts> gather_facts(const CheckOptions& opts) {
+  Facts f;
+  Root root(opts.root);
+
+  // 1. Processes running code that is no longer on disk (the live /proc, always).
+  if (opts.processes) {
+    Stopwatch sw;
+    ScanResult scan = NINES_TRY(scan_processes());
+    f.scan_ms = static_cast<double>(sw.elapsed_ns()) / 1e6;
+    f.processes = std::move(scan.stale);
+    f.scanned_processes = scan.processes;
+    f.scanned_mappings = scan.mappings;
+    f.vanished = scan.vanished;
+    f.warnings = std::move(scan.warnings);
+    // 2. What nines patched in memory: only stale processes are asked.
+    mark_patched(f.processes, opts.registry ? opts.registry : nines_registry_reader(),
+                 &f.warnings);
+  }
+
+  // 3. Kernel: running against newest installed, livepatches, reboot-required.
+  f.kernel = check_kernel(root, running_kernel());
+  f.kernel_livepatches = kernel_livepatches(root);
+  f.kernel_fixes = opts.kernel_fixes;
+  f.reboot_required = NINES_TRY(check_reboot_required(root));
+
+  // 4. Microcode: the live CPU against ROOT/lib/firmware.
+  auto cpuinfo = read_file(opts.cpuinfo, 16u << 20);
+  if (cpuinfo.ok()) {
+    std::optional<uint32_t> pf;
+    if (opts.cpuinfo == "/proc/cpuinfo") {
+      auto flags = read_file("/sys/devices/system/cpu/cpu0/microcode/processor_flags", 64);
+      if (flags.ok()) {
+        std::string_view t = trim(*flags);
+        if (starts_with(t, "0x")) t.remove_prefix(2);
+        if (auto v = parse_u64(t, 16)) pf = static_cast<uint32_t>(*v);
+      }
+    }
+    f.microcode = check_microcode(root, *cpuinfo, pf);
+  } else {
+    f.microcode.notes.push_back(cpuinfo.error().message);
+  }
+
+  // 5. Bootloader packages changed since boot.
+  int64_t boot = NINES_TRY(boot_time_unix());
+  f.bootloader = NINES_TRY(check_bootloader(root, boot));
+  return f;
+}
+
+}  // namespace nines::advisor

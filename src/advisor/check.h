@@ -1,0 +1,28 @@
+// `nines check` as a pipeline of named steps: scan processes -> what nines patched in
+// memory -> kernel -> reboot-required -> microcode -> bootloader. decide() in verdict.h
+// turns the facts into the verdict.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "advisor/livepatch.h"
+#include "advisor/verdict.h"
+#include "core/result.h"
+
+namespace nines::advisor {
+
+struct CheckOptions {
+  std::string root = "/";                 // --root: /boot, /lib/firmware, /var/lib/dpkg, ...
+  std::string cpuinfo = "/proc/cpuinfo";  // the live CPU unless a saved copy is checked
+  bool processes = true;                  // scan /proc
+  RegistryReader registry;                // empty: nines_registry_reader()
+  std::vector<KernelFix> kernel_fixes;    // known fixes of the pending kernel, if any
+};
+
+// Gathers every fact. Fails (exit status 3) only when a source that exists cannot be
+// read: /proc cannot be listed, the dpkg status file is unreadable, ...; a process that
+// cannot be read becomes a warning, one that exits mid-scan is skipped.
+Result<Facts> gather_facts(const CheckOptions& opts);
+
+}  // namespace nines::advisor

@@ -1,0 +1,397 @@
+#include "advisor/scan.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <map>
+#include <tuple>
+
+#include "core/fd.h"
+#include "core/strings.h"
+
+namespace nines::advisor {
+namespace {
+
+constexpr std::string_view kDeletedSuffix = " (deleted)";
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// Reads a /proc file into `buf` (reused across processes to avoid reallocations).
+// Returns 0 or the errno of the failure.
+int read_proc_file(const char* path, std::string& buf) {
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  buf.clear();
+  size_t used = 0;
+  for (;;) {
+    if (buf.size() - used < 16384) buf.resize(used + 65536);
+    ssize_t n = ::read(fd, buf.data() + used, buf.size() - used);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return err;
+    }
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  buf.resize(used);
+  return 0;
+}
+
+bool gone(int err) { return err == ENOENT || err == ESRCH; }
+
+// Mappings that are not programs or libraries on a filesystem.
+bool special_path(std::string_view p) {
+  return p.empty() || p.front() != '/' || starts_with(p, "/dev/") || starts_with(p, "/memfd:") ||
+         starts_with(p, "/SYSV") || starts_with(p, "/anon_hugepage") || starts_with(p, "/proc/") ||
+         starts_with(p, "/[");
+}
+
+struct FileId {
+  bool exists = false;
+  int err = 0;
+  uint64_t dev = 0, ino = 0;
+  uint64_t nlink = 0;
+};
+
+FileId stat_id(const std::string& path) {
+  struct stat st {};
+  FileId id;
+  if (::stat(path.c_str(), &st) != 0) {
+    id.err = errno;
+    return id;
+  }
+  id.exists = true;
+  id.dev = st.st_dev;
+  id.ino = st.st_ino;
+  id.nlink = st.st_nlink;
+  return id;
+}
+
+// Per-scan state: the stat of a path is shared by every process that sees the same
+// filesystem tree (same mount namespace and same root), which is nearly all of them.
+class Scanner {
+ public:
+  explicit Scanner(std::string proc) : proc_(std::move(proc)) {
+    self_view_ = view_of("self");
+  }
+
+  // See scan_process(). `gone_out` is set when the process exited under us.
+  Result<std::optional<StaleProcess>> scan(pid_t pid, size_t* mappings, bool* gone_out);
+
+ private:
+  struct View {
+    uint64_t mnt_ns = 0, root_dev = 0, root_ino = 0;
+    bool ok = false;
+    auto key() const { return std::tie(mnt_ns, root_dev, root_ino); }
+  };
+  View view_of(const std::string& pid_dir) {
+    View v;
+    struct stat ns {}, root {};
+    std::string base = proc_ + "/" + pid_dir;
+    if (::stat((base + "/ns/mnt").c_str(), &ns) != 0) return v;
+    if (::stat((base + "/root").c_str(), &root) != 0) return v;
+    v.mnt_ns = ns.st_ino;
+    v.root_dev = root.st_dev;
+    v.root_ino = root.st_ino;
+    v.ok = true;
+    return v;
+  }
+
+  // stat of `path` as process `pid` (whose view is `v`) sees it.
+  FileId stat_as(pid_t pid, const View& v, const std::string& path) {
+    bool same = v.ok && self_view_.ok && v.key() == self_view_.key() && proc_ == "/proc";
+    auto key = std::make_tuple(v.mnt_ns, v.root_dev, v.root_ino, path);
+    if (v.ok) {
+      auto it = cache_.find(key);
+      if (it != cache_.end()) return it->second;
+    }
+    FileId id = same ? stat_id(path) : stat_id(fmt::format("{}/{}/root{}", proc_, pid, path));
+    if (v.ok) cache_.emplace(std::move(key), id);
+    return id;
+  }
+
+  std::string proc_;
+  View self_view_;
+  std::map<std::tuple<uint64_t, uint64_t, uint64_t, std::string>, FileId> cache_;
+  std::string maps_buf_, small_buf_;
+};
+
+Result<std::optional<StaleProcess>> Scanner::scan(pid_t pid, size_t* mappings, bool* gone_out) {
+  *gone_out = false;
+  char path[64];
+  snprintf(path, sizeof path, "%s/%d/maps", proc_.c_str(), pid);
+  if (int err = read_proc_file(path, maps_buf_); err != 0) {
+    if (gone(err)) {
+      *gone_out = true;
+      return std::optional<StaleProcess>{};
+    }
+    return errno_error(fmt::format("read {}", path), err);
+  }
+  if (maps_buf_.empty()) return std::optional<StaleProcess>{};  // kernel thread or zombie
+
+  View view;
+  bool have_view = false;
+  StaleProcess proc;
+  struct Seen {
+    uint64_t dev, ino;
+    std::string_view path;
+  };
+  std::vector<Seen> seen;
+  std::string_view all(maps_buf_);
+  while (!all.empty()) {
+    size_t nl = all.find('\n');
+    std::string_view line = all.substr(0, nl);
+    all.remove_prefix(nl == std::string_view::npos ? all.size() : nl + 1);
+    std::optional<MapsLine> m = parse_maps_line(line);
+    if (!m || m->perms[2] != 'x' || m->inode == 0 || special_path(m->path)) continue;
+    uint64_t mdev = makedev(m->dev_major, m->dev_minor);
+    bool dup = false;
+    for (const Seen& s : seen)
+      if (s.dev == mdev && s.ino == m->inode && s.path == m->path) dup = true;
+    if (dup) continue;
+    seen.push_back({mdev, m->inode, m->path});
+    ++*mappings;
+    if (!have_view) {
+      view = view_of(std::to_string(pid));
+      have_view = true;
+    }
+
+    std::string map_file = fmt::format("{}/{}/map_files/{:x}-{:x}", proc_, pid, m->start, m->end);
+    std::optional<FileId> mapped_real;  // the mapped object itself, stat'ed on demand
+    auto same_object = [&](const FileId& now) {
+      if (!now.exists) return false;
+      if (now.dev == mdev && now.ino == m->inode) return true;
+      if (!mapped_real) mapped_real = stat_id(map_file);
+      return mapped_real->exists && mapped_real->dev == now.dev && mapped_real->ino == now.ino;
+    };
+
+    std::string literal(m->path);
+    FileId now = stat_as(pid, view, literal);
+    if (same_object(now)) continue;  // current, even when its real name ends in " (deleted)"
+
+    StaleObject obj;
+    obj.mapped_dev = mdev;
+    obj.mapped_ino = m->inode;
+    obj.map_file = map_file;
+    if (ends_with(literal, kDeletedSuffix)) {
+      std::string stripped = literal.substr(0, literal.size() - kDeletedSuffix.size());
+      FileId at = stat_as(pid, view, stripped);
+      if (same_object(at)) continue;
+      obj.path = stripped;
+      obj.kind = at.exists ? StaleKind::kReplaced : StaleKind::kDeleted;
+    } else {
+      obj.path = literal;
+      obj.kind = now.exists ? StaleKind::kReplaced : StaleKind::kDeleted;
+    }
+    proc.objects.push_back(std::move(obj));
+  }
+  if (proc.objects.empty()) return std::optional<StaleProcess>{};
+
+  // Only stale processes pay for the details below.
+  proc.pid = pid;
+  snprintf(path, sizeof path, "%s/%d/exe", proc_.c_str(), pid);
+  char link[PATH_MAX];
+  ssize_t n = ::readlink(path, link, sizeof link - 1);
+  if (n > 0) {
+    proc.exe.assign(link, static_cast<size_t>(n));
+    if (ends_with(proc.exe, kDeletedSuffix) && access(proc.exe.c_str(), F_OK) != 0)
+      proc.exe.resize(proc.exe.size() - kDeletedSuffix.size());
+  }
+  for (StaleObject& o : proc.objects) o.is_executable = !proc.exe.empty() && o.path == proc.exe;
+
+  snprintf(path, sizeof path, "%s/%d/status", proc_.c_str(), pid);
+  if (int err = read_proc_file(path, small_buf_); err != 0) {
+    if (gone(err)) {
+      *gone_out = true;
+      return std::optional<StaleProcess>{};
+    }
+    return errno_error(fmt::format("read {}", path), err);
+  }
+  for (std::string_view l : split(small_buf_, '\n')) {
+    if (starts_with(l, "Name:")) proc.comm = std::string(trim(l.substr(5)));
+    if (starts_with(l, "PPid:")) proc.ppid = static_cast<pid_t>(parse_u64(trim(l.substr(5))).value_or(0));
+    if (starts_with(l, "Uid:")) {
+      std::string_view rest = trim(l.substr(4));
+      proc.uid = static_cast<int64_t>(parse_u64(rest.substr(0, rest.find('\t'))).value_or(0));
+    }
+  }
+  snprintf(path, sizeof path, "%s/%d/cgroup", proc_.c_str(), pid);
+  if (read_proc_file(path, small_buf_) == 0) {
+    proc.owner = owner_from_cgroup(small_buf_);
+    for (std::string_view l : split(small_buf_, '\n')) {
+      if (starts_with(l, "0::")) proc.cgroup = std::string(l.substr(3));
+    }
+  }
+  if (pid == 1) proc.owner = Owner{OwnerKind::kManager, "systemd-manager", -1};
+  return std::optional<StaleProcess>(std::move(proc));
+}
+
+}  // namespace
+
+const char* stale_kind_name(StaleKind k) {
+  return k == StaleKind::kDeleted ? "deleted" : "replaced";
+}
+
+const char* owner_kind_name(OwnerKind k) {
+  switch (k) {
+    case OwnerKind::kUnit: return "unit";
+    case OwnerKind::kSession: return "session";
+    case OwnerKind::kUserManager: return "user-manager";
+    case OwnerKind::kContainer: return "container";
+    case OwnerKind::kManager: return "manager";
+    case OwnerKind::kNone: return "none";
+  }
+  return "none";
+}
+
+bool StaleProcess::fully_patched() const {
+  return std::all_of(objects.begin(), objects.end(),
+                     [](const StaleObject& o) { return !o.patched_by.empty(); });
+}
+
+std::optional<MapsLine> parse_maps_line(std::string_view line) {
+  // "start-end perms offset major:minor inode    path"; the path starts after the padding
+  // that follows the inode and may itself contain spaces.
+  MapsLine m;
+  auto field = [&line]() -> std::string_view {
+    size_t b = line.find_first_not_of(' ');
+    if (b == std::string_view::npos) return {};
+    line.remove_prefix(b);
+    size_t e = line.find(' ');
+    std::string_view f = line.substr(0, e);
+    line.remove_prefix(e == std::string_view::npos ? line.size() : e);
+    return f;
+  };
+  std::string_view range = field(), perms = field(), off = field(), dev = field(), ino = field();
+  if (ino.empty() || perms.size() != 4) return std::nullopt;
+  size_t dash = range.find('-'), colon = dev.find(':');
+  if (dash == std::string_view::npos || colon == std::string_view::npos) return std::nullopt;
+  auto start = parse_u64(range.substr(0, dash), 16), end = parse_u64(range.substr(dash + 1), 16);
+  auto offset = parse_u64(off, 16), inode = parse_u64(ino, 10);
+  auto major = parse_u64(dev.substr(0, colon), 16), minor = parse_u64(dev.substr(colon + 1), 16);
+  if (!start || !end || !offset || !inode || !major || !minor) return std::nullopt;
+  m.start = *start;
+  m.end = *end;
+  m.offset = *offset;
+  m.inode = *inode;
+  m.dev_major = static_cast<uint32_t>(*major);
+  m.dev_minor = static_cast<uint32_t>(*minor);
+  std::copy(perms.begin(), perms.end(), m.perms);
+  size_t b = line.find_first_not_of(' ');
+  m.path = b == std::string_view::npos ? std::string_view{} : line.substr(b);
+  return m;
+}
+
+Owner owner_from_cgroup(std::string_view text) {
+  std::string_view cg;
+  bool have = false;
+  for (std::string_view l : split(text, '\n')) {
+    if (starts_with(l, "0::")) {
+      cg = l.substr(3);
+      have = true;
+    } else if (!have) {
+      size_t c1 = l.find(':');
+      if (c1 == std::string_view::npos) continue;
+      size_t c2 = l.find(':', c1 + 1);
+      if (c2 != std::string_view::npos && l.substr(c1 + 1, c2 - c1 - 1) == "name=systemd")
+        cg = l.substr(c2 + 1);
+    }
+  }
+  Owner o;
+  std::vector<std::string_view> parts;
+  for (std::string_view p : split(cg, '/'))
+    if (!p.empty()) parts.push_back(p);
+  auto strip = [](std::string_view s, std::string_view pre, std::string_view suf) {
+    return s.substr(pre.size(), s.size() - pre.size() - suf.size());
+  };
+  auto short_id = [](std::string_view id) { return std::string(id.substr(0, 12)); };
+  // Containers first: their processes live below the container's own cgroup.
+  for (size_t i = 0; i < parts.size(); ++i) {
+    std::string_view p = parts[i];
+    if (starts_with(p, "docker-") && ends_with(p, ".scope"))
+      return Owner{OwnerKind::kContainer, "docker:" + short_id(strip(p, "docker-", ".scope")), -1};
+    if (starts_with(p, "libpod-") && ends_with(p, ".scope") && !starts_with(p, "libpod-conmon"))
+      return Owner{OwnerKind::kContainer, "podman:" + short_id(strip(p, "libpod-", ".scope")), -1};
+    if (p == "docker" && i + 1 < parts.size())
+      return Owner{OwnerKind::kContainer, "docker:" + short_id(parts[i + 1]), -1};
+    if ((p == "lxc" || p == "lxc.payload") && i + 1 < parts.size())
+      return Owner{OwnerKind::kContainer, "lxc:" + std::string(parts[i + 1]), -1};
+    if (starts_with(p, "lxc.payload."))
+      return Owner{OwnerKind::kContainer, "lxc:" + std::string(p.substr(12)), -1};
+    if (p == "machine.slice" && i + 1 < parts.size() && ends_with(parts[i + 1], ".scope")) {
+      std::string_view m = parts[i + 1];
+      if (starts_with(m, "machine-")) m = strip(m, "machine-", ".scope");
+      return Owner{OwnerKind::kContainer, "machine:" + std::string(m), -1};
+    }
+    if (starts_with(p, "kubepods"))
+      return Owner{OwnerKind::kContainer, "kubernetes:" + std::string(parts.back()), -1};
+  }
+  for (size_t i = 0; i < parts.size(); ++i) {
+    std::string_view p = parts[i];
+    if (starts_with(p, "user-") && ends_with(p, ".slice") && i + 1 < parts.size()) {
+      int64_t uid = static_cast<int64_t>(parse_u64(strip(p, "user-", ".slice")).value_or(0));
+      std::string_view next = parts[i + 1];
+      if (starts_with(next, "session-") && ends_with(next, ".scope"))
+        return Owner{OwnerKind::kSession, std::string(strip(next, "", ".scope")), uid};
+      if (starts_with(next, "user@") && ends_with(next, ".service"))
+        return Owner{OwnerKind::kUserManager, std::string(next), uid};
+    }
+  }
+  // A system service: the innermost ".service" (a service may create sub-cgroups).
+  for (size_t i = parts.size(); i-- > 0;)
+    if (ends_with(parts[i], ".service")) return Owner{OwnerKind::kUnit, std::string(parts[i]), -1};
+  return o;
+}
+
+Result<std::optional<StaleProcess>> scan_process(pid_t pid, const std::string& proc) {
+  Scanner s(proc);
+  size_t mappings = 0;
+  bool vanished = false;
+  return s.scan(pid, &mappings, &vanished);
+}
+
+Result<ScanResult> scan_processes(const ScanOptions& opts) {
+  DIR* d = ::opendir(opts.proc.c_str());
+  if (!d) return errno_error(fmt::format("list {}", opts.proc));
+  std::vector<pid_t> pids;
+  while (dirent* e = ::readdir(d)) {
+    auto v = parse_u64(e->d_name);
+    if (v) pids.push_back(static_cast<pid_t>(*v));
+  }
+  ::closedir(d);
+  std::sort(pids.begin(), pids.end());
+
+  ScanResult out;
+  Scanner scanner(opts.proc);
+  pid_t self = getpid();
+  for (pid_t pid : pids) {
+    if (pid == self || std::find(opts.ignore.begin(), opts.ignore.end(), pid) != opts.ignore.end())
+      continue;
+    bool vanished = false;
+    auto r = scanner.scan(pid, &out.mappings, &vanished);
+    if (vanished) {
+      ++out.vanished;
+      continue;
+    }
+    ++out.processes;
+    if (!r.ok()) {
+      out.warnings.push_back(r.error().message);
+      continue;
+    }
+    if (*r) out.stale.push_back(std::move(**r));
+  }
+  return out;
+}
+
+}  // namespace nines::advisor
