@@ -69,20 +69,20 @@ Result<nlohmann::json> ApiClient::json_of(const std::string& what, Result<HttpRe
     std::string msg = j.is_object() && j.contains("error") && j["error"].is_string()
                           ? j["error"].get<std::string>()
                           : r->body.substr(0, 200);
-    return make_error("{} {}: HTTP {}: {}", what, base_url_, r->status, msg);
+    return make_error("{}: HTTP {}: {}", what, r->status, msg);
   }
-  if (j.is_discarded()) return make_error("{} {}: answer is not JSON", what, base_url_);
+  if (j.is_discarded()) return make_error("{}: answer is not JSON", what);
   return j;
 }
 
 Result<nlohmann::json> ApiClient::get_json(const std::string& path) {
-  return json_of("GET " + path, get(path));
+  return json_of("GET " + base_url_ + path, get(path));
 }
 Result<nlohmann::json> ApiClient::post_json(const std::string& path, const nlohmann::json& body) {
-  return json_of("POST " + path, post(path, body.dump(), "application/json"));
+  return json_of("POST " + base_url_ + path, post(path, body.dump(), "application/json"));
 }
 Result<nlohmann::json> ApiClient::post_bytes(const std::string& path, const std::string& body) {
-  return json_of("POST " + path, post(path, body, "application/octet-stream"));
+  return json_of("POST " + base_url_ + path, post(path, body, "application/octet-stream"));
 }
 
 }  // namespace nines::server
