@@ -12,8 +12,6 @@ Runner setup_check(CLI::App&);
 Runner setup_kernel(CLI::App&);
 Runner setup_serve(CLI::App&);
 Runner setup_admin(CLI::App&);
-Runner setup_serve(CLI::App&);
-Runner setup_admin(CLI::App&);
 
 const Command kCommands[] = {
     {"build", "Build a patch object from C sources against a target object", &setup_build},
@@ -24,8 +22,6 @@ const Command kCommands[] = {
     {"bundle", "Create, verify and inspect signed patch bundles", &setup_bundle},
     {"check", "What needs a service restart or a reboot, and why", &setup_check},
     {"kernel", "Kernel live patches: build, apply, list, revert (klp modules)", &setup_kernel},
-    {"serve", "Run the patch server (HTTP API, dashboard, metrics)", &setup_serve},
-    {"admin", "Manage a patch server: tokens, publish, promote, machines", &setup_admin},
     {"serve", "Run the patch server (HTTP API, dashboard, metrics)", &setup_serve},
     {"admin", "Manage a patch server: tokens, publish, promote, machines", &setup_admin},
 };
