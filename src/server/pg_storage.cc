@@ -478,6 +478,8 @@ class PgStorage final : public Storage {
       cv_.notify_one();
       return make_error("connect to postgresql: {}", msg);
     }
+    // Server notices ("relation already exists, skipping") are not for our users.
+    PQsetNoticeProcessor(raw, [](void*, const char*) {}, nullptr);
     return Handle(new Conn(raw), Release{this});
   }
 
