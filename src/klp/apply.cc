@@ -157,8 +157,9 @@ Result<ApplyResult> apply_module(std::string_view ko_bytes, const ApplyOptions& 
     // Writing 0 during a transition reverses it (kernel/livepatch/core.c enabled_store).
     if (auto st = write_sysfs(livepatch_dir(opts.roots, m.module_name) + "/enabled", "0"); !st)
       return fail(st.error());
+    // Tasks already switched go back at their next safe point; they are not news.
     Wait back = NINES_TRY(wait_transition(opts.roots, m.module_name, 0, true, opts.timeout_s,
-                                          report, nullptr));
+                                          [](const std::string&) {}, nullptr));
     if (back == Wait::kTimeout)
       return make_error("apply kernel patch {}: transition did not complete in {} s (blocked by "
                         "{}); the reversal did not complete either: module {} stays loaded",

@@ -43,6 +43,14 @@ bool is_kernel_patch(std::string_view bytes) {
   return j && j->is_object() && j->value("kind", std::string()) == "kernel";
 }
 
+bool is_kernel_file(std::string_view bytes) {
+  if (bundle::looks_like_bundle(bytes)) {
+    auto b = bundle::parse_bundle(bytes);
+    return b && b->manifest.kind == "kernel";
+  }
+  return is_kernel_patch(bytes);
+}
+
 int cli_apply_bytes(std::string_view ko_bytes, const std::string& what, int64_t version,
                     double timeout_s, bool allow_downgrade) {
   ApplyOptions o;
@@ -55,8 +63,8 @@ int cli_apply_bytes(std::string_view ko_bytes, const std::string& what, int64_t 
   std::string fns;
   for (const auto& f : r->meta.functions) fns += (fns.empty() ? "" : ", ") + f.object + ":" + f.name;
   std::printf("kernel: applied %s (version %" PRId64 ", module %s): %s; transition complete in "
-              "%.3f s\n", r->meta.id.c_str(), version, r->meta.module_name.c_str(), fns.c_str(),
-              r->transition_s);
+              "%.3f s (module load %.3f s)\n", r->meta.id.c_str(), version,
+              r->meta.module_name.c_str(), fns.c_str(), r->transition_s, r->load_s);
   for (const auto& m : r->unloaded) std::printf("kernel: unloaded replaced module %s\n", m.c_str());
   return 0;
 }
@@ -71,6 +79,11 @@ int cli_apply_file(const CliApplyArgs& a) {
     if (b->manifest.kind != "kernel")
       return fail("apply", make_error("{}: bundle {} is a {} patch, not a kernel one", a.file,
                                       b->manifest.id, b->manifest.kind));
+    // The manifest names the kernel too (bundle create checked it against the patch).
+    if (!b->manifest.kernel_release.empty() && b->manifest.kernel_release != running_release())
+      return fail("apply", make_error("{}: bundle {} built for kernel {}, this kernel is {}", a.file,
+                                      b->manifest.id, b->manifest.kernel_release,
+                                      running_release()));
     return cli_apply_bytes(b->payload, a.file, b->manifest.version, a.timeout_s, a.allow_downgrade);
   }
   if (!is_kernel_patch(*bytes))

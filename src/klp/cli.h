@@ -21,6 +21,9 @@ int cli_build(const BuildOptions& opts);
 
 // True when the bytes are an ELF patch whose .nines.meta says kind "kernel".
 bool is_kernel_patch(std::string_view bytes);
+// True for a kernel patch or a bundle whose manifest says kind "kernel" (structure only:
+// cli_apply_file verifies the signature).
+bool is_kernel_file(std::string_view bytes);
 
 struct CliApplyArgs {
   std::string file;
