@@ -28,6 +28,7 @@ Result<ApiClient> ApiClient::make(const std::string& base_url, std::string token
   c.http_->set_read_timeout(60, 0);
   c.http_->set_write_timeout(60, 0);
   c.http_->set_keep_alive(true);
+  c.http_->set_tcp_nodelay(true);
   if (!ca_file.empty()) c.http_->set_ca_cert_path(ca_file.c_str());
   if (url.starts_with("https://")) c.http_->enable_server_certificate_verification(true);
   return c;
