@@ -110,7 +110,7 @@ TEST_P(CrashTest, KillDuringPublishLosesNothingAcknowledgedAndShowsNoHalfBundle)
         }
       });
     // Kill once some publishes are acknowledged and more are in flight.
-    for (int i = 0; i < 500; ++i) {
+    for (int i = 0; i < 15000; ++i) {  // up to 30 s on a loaded machine
       {
         std::lock_guard lock(mu);
         if (acked.size() >= 5) break;
