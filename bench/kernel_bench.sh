@@ -19,7 +19,7 @@ for i in $(seq "$RUNS"); do
   s=$(date +%s.%N)
   "$NINES" build --kernel "$REL" --id "bench-$i" -o "$T/p$i.patch" "$ROOT/tests/kernel/patches/cmdline_v1.c" >/dev/null
   e=$(date +%s.%N)
-  times+=("$(echo "$e - $s" | bc)")
+  times+=("$(awk -v s="$s" -v e="$e" 'BEGIN {printf "%.3f", e - s}')")
 done
 printf 'build, one-function patch (s):'; printf ' %.2f' "${times[@]}"; echo
 printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "build median: %.2f s\n", a[int((NR+1)/2)]}'
