@@ -183,7 +183,7 @@ TEST(Manifest, KeepsNonAsciiTextInDoubleQuotedStrings) {
 // some non-ASCII code points (here U+0389) are whitespace. Such input must be refused
 // before toml++ sees it (under UBSan this test aborted before the fix).
 TEST(Manifest, RefusesNonAsciiOutsideStringsBeforeTomlSeesIt) {
-  expect_refused("id = \"k-1\"\nversion = 1\npublished = 2026-11>16T19:00:\xce\x89ersion = 1\n",
+  expect_refused("id = \"k-1\"\nversion = 1\npublished = 2026-11>16T19:00:\xce\x89" "ersion = 1\n",
                  "line 3: non-ASCII character outside a string");
   expect_refused(replace(kSampleToml, "version = 2", "version = 2 \xce\x89"),
                  "non-ASCII character outside a string");
