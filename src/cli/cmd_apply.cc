@@ -1,0 +1,118 @@
+// nines apply FILE --pid PID[,PID...] | --all  [--no-stack-check] [--timeout MS]
+//   FILE is a patch object from `nines build` or a signed bundle.
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "klp/cli.h"
+#include "cli/pids.h"
+#include "core/fd.h"
+#include "ulp/engine.h"
+
+namespace nines::cli {
+
+namespace {
+
+struct ApplyArgs {
+  std::string file;
+  std::vector<std::string> pids;
+  bool all = false;
+  bool no_stack_check = false;
+  int64_t timeout_ms = 5000;
+  std::string trust_dir = "/etc/nines/trusted-keys.d";
+  bool allow_downgrade = false;
+};
+
+int apply_userspace(const ApplyArgs& a, ulp::PatchObject& patch, int64_t version) {
+  ulp::ElfCache cache;
+  std::vector<pid_t> pids;
+  if (a.all) {
+    pids = ulp::processes_mapping(patch.meta.target_name, patch.meta.target_build_id, cache, {getppid()});
+    if (pids.empty()) {
+      std::printf("no process maps %s\n", patch.meta.target_name.c_str());
+      return 0;
+    }
+  } else {
+    auto p = parse_pids(a.pids);
+    if (!p) {
+      std::fprintf(stderr, "nines apply: %s\n", p.error().message.c_str());
+      return 2;
+    }
+    pids = *p;
+  }
+  ulp::ApplyOptions opts;
+  opts.stack_check = !a.no_stack_check;
+  opts.timeout_ms = a.timeout_ms;
+  opts.version = version;
+  opts.allow_downgrade = a.allow_downgrade;
+  return run_in_worker([&]() -> int {
+    int failures = 0;
+    for (pid_t pid : pids) {
+      auto out = ulp::apply_patch(patch, pid, opts, cache);
+      if (!out) {
+        ++failures;
+        std::printf("pid %d: FAILED: %s\n", pid, out.error().message.c_str());
+        continue;
+      }
+      if (out->action == "already applied") {
+        std::printf("pid %d: %s already applied\n", pid, patch.meta.id.c_str());
+        continue;
+      }
+      std::string fns;
+      for (const auto& f : out->functions) fns += (fns.empty() ? "" : ", ") + f;
+      std::printf("pid %d: %s %s: switched %s; stop window %.0f us\n", pid, out->action.c_str(),
+                  patch.meta.id.c_str(), fns.c_str(), out->stop_us);
+      std::fflush(stdout);
+    }
+    if (pids.size() > 1)
+      std::printf("%zu of %zu processes patched\n", pids.size() - failures, pids.size());
+    return failures ? 1 : 0;
+  });
+}
+
+}  // namespace
+
+Runner setup_apply(CLI::App& app) {
+  auto a = std::make_shared<ApplyArgs>();
+  app.add_option("file", a->file, "Patch object or signed bundle")->required();
+  auto* pid = app.add_option("--pid", a->pids, "Process id(s), comma separated");
+  auto* all = app.add_flag("--all", a->all, "Every process that maps the target");
+  pid->excludes(all);
+  app.add_flag("--no-stack-check", a->no_stack_check,
+               "Only refuse threads inside the overwritten bytes, not frames in replaced functions");
+  app.add_option("--timeout", a->timeout_ms, "Consistency retries stop after this many ms (default 5000)");
+  app.add_option("--trust", a->trust_dir, "Trust store for bundles (default /etc/nines/trusted-keys.d)");
+  app.add_flag("--allow-downgrade", a->allow_downgrade, "Apply an older version over a newer one");
+  auto* timeout = app.get_option("--timeout");
+  return [a, timeout]() -> int {
+    auto bytes = read_file(a->file, size_t{256} << 20);
+    if (!bytes) {
+      std::fprintf(stderr, "nines apply: %s\n", bytes.error().message.c_str());
+      return 2;
+    }
+    // bundle: signed bundles are verified here, then dispatched by kind.
+    // kernel: kernel bundles and kernel patches (.ko) need no --pid; src/klp verifies the
+    // bundle, checks the kernel and loads the module (timeout: 60 s unless --timeout MS).
+    if (klp::is_kernel_file(*bytes)) {
+      klp::CliApplyArgs k;
+      k.file = a->file;
+      k.trust_dir = a->trust_dir;
+      k.allow_downgrade = a->allow_downgrade;
+      k.timeout_s = timeout->count() ? a->timeout_ms / 1000.0 : klp::kDefaultTimeoutS;
+      return klp::cli_apply_file(k);
+    }
+    if (!a->all && a->pids.empty()) {
+      std::fprintf(stderr, "nines apply: --pid PID or --all is required for a user-space patch\n");
+      return 2;
+    }
+    auto patch = ulp::load_patch_object(std::move(*bytes), a->file);
+    if (!patch) {
+      std::fprintf(stderr, "nines apply: %s\n", patch.error().message.c_str());
+      return 2;
+    }
+    return apply_userspace(*a, *patch, 0);
+  };
+}
+
+}  // namespace nines::cli

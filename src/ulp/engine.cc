@@ -1,0 +1,497 @@
+#include "ulp/engine.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "core/clock.h"
+#include "core/fd.h"
+#include "core/log.h"
+#include "core/strings.h"
+#include "proc/arch_x86_64.h"
+#include "proc/memory.h"
+#include "proc/ptrace_session.h"
+#include "proc/remote.h"
+#include "ulp/consistency.h"
+#include "ulp/loader.h"
+
+namespace nines::ulp {
+
+namespace {
+
+// One 5-byte write of the switch.
+struct SiteWrite {
+  uint64_t site = 0;
+  std::string before;  // what must be there now
+  std::string after;   // what we write
+  std::string name;
+};
+
+struct SwitchPlan {
+  std::vector<SiteWrite> writes;
+  std::vector<GuardedRange> write_ranges, stack_ranges;
+  // Patch code that the switch retires; unmapped afterwards only if no thread is in it.
+  std::vector<GuardedRange> retired;
+  Registry new_registry;
+};
+
+// Serializes patchers of one process: two nines processes must not interleave their
+// staging and switch. The lock lives in /run/nines (or /tmp when that is not writable).
+Result<Fd> lock_process(pid_t pid) {
+  std::string dir = "/run/nines";
+  mkdir(dir.c_str(), 0700);
+  if (access(dir.c_str(), W_OK) != 0) dir = "/tmp";
+  std::string path = fmt::format("{}/lock.{}", dir, pid);
+  Fd fd = NINES_TRY(Fd::open(path, O_RDWR | O_CREAT, 0600));
+  if (flock(fd.get(), LOCK_EX) != 0) return errno_error(fmt::format("lock {}", path));
+  return fd;
+}
+
+// A thread of the process that can run injected system calls (not a zombie).
+Result<pid_t> pick_worker_thread(pid_t pid) {
+  auto tids = NINES_TRY(proc::list_threads(pid));
+  for (pid_t tid : tids) {
+    auto stat = read_file(fmt::format("/proc/{}/task/{}/stat", pid, tid));
+    if (!stat) continue;
+    size_t p = stat->rfind(')');
+    if (p != std::string::npos && p + 2 < stat->size() && (*stat)[p + 2] != 'Z' && (*stat)[p + 2] != 'X')
+      return tid;
+  }
+  return make_error("pid {}: no live thread to work in", pid);
+}
+
+struct Staged {
+  uint64_t registry = 0;     // registry address (existing or new)
+  uint64_t image_base = 0;   // 0 when nothing was mapped
+  uint64_t image_size = 0;
+};
+
+// Creates the registry mapping in the target: memfd_create + ftruncate + mmap + close,
+// with the name written in the scratch area below the red zone of the working thread.
+Result<uint64_t> create_registry(proc::PtraceSession& sess, proc::RemoteSyscalls& rs,
+                                 const proc::ProcessMemory& mem, pid_t tid) {
+  auto regs = NINES_TRY(sess.get_regs(tid));
+  uint64_t scratch = ((arch::stack_pointer(regs) - 128 - 64) & ~uint64_t{15});
+  std::string saved = NINES_TRY(mem.read(scratch, 32));
+  std::string name = std::string(kRegistryName) + '\0';
+  NINES_CHECK(mem.write(scratch, name.data(), name.size()));
+  auto fd = rs.call("memfd_create", SYS_memfd_create, scratch, MFD_CLOEXEC);
+  (void)mem.write(scratch, saved.data(), saved.size());
+  if (!fd) return fd.error();
+  auto tr = rs.call("ftruncate", SYS_ftruncate, *fd, kRegistrySize);
+  Result<uint64_t> addr = tr ? rs.call("mmap", SYS_mmap, 0, kRegistrySize, PROT_READ | PROT_WRITE,
+                                       MAP_SHARED, *fd, 0)
+                             : Result<uint64_t>(tr.error());
+  (void)rs.call("close", SYS_close, *fd);
+  if (!addr) return addr.error();
+  std::string header = encode_header(0, 0, 0, 0);
+  NINES_CHECK(mem.write(*addr, header.data(), header.size()));
+  return *addr;
+}
+
+// Maps the linked image into the target (and the registry when missing), running the
+// system calls in one stopped thread while the others run on.
+Result<Staged> stage(ProcessView& view, const PatchObject& patch, const LoadedObject& target,
+                     const proc::ProcessMemory& mem, bool need_registry, uint64_t registry,
+                     LinkedImage& image_out) {
+  pid_t pid = view.pid();
+  pid_t tid = NINES_TRY(pick_worker_thread(pid));
+  uint64_t gadget = NINES_TRY(proc::find_syscall_gadget(mem, view.maps()));
+  auto sess = NINES_TRY(proc::PtraceSession::freeze_one(pid, tid));
+  auto rs = NINES_TRY(proc::RemoteSyscalls::begin(sess, tid, gadget));
+  Staged st;
+  st.registry = registry;
+  if (need_registry) st.registry = NINES_TRY(create_registry(sess, rs, mem, tid));
+
+  uint64_t size = image_size(patch.elf);
+  std::vector<uint64_t> avoid;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    uint64_t base = NINES_TRY(choose_base(view.maps(), target.mapped.lowest, target.mapped.highest, size, avoid));
+    auto img = NINES_TRY(link_image(patch, base, view, target));
+    auto mapped = rs.call("mmap", SYS_mmap, base, size, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, static_cast<uint64_t>(-1), 0);
+    if (!mapped) {
+      avoid.push_back(base);  // taken meanwhile (EEXIST): try another range
+      continue;
+    }
+    if (*mapped != base) {  // a kernel without MAP_FIXED_NOREPLACE placed it elsewhere
+      (void)rs.call("munmap", SYS_munmap, *mapped, size);
+      avoid.push_back(base);
+      continue;
+    }
+    auto undo = [&](const Error& e) -> Result<Staged> {
+      (void)rs.call("munmap", SYS_munmap, base, size);
+      return e;
+    };
+    if (auto w = mem.write(base, img.bytes.data(), img.bytes.size()); !w) return undo(w.error());
+    for (const auto& seg : img.segments) {
+      auto p = rs.call("mprotect", SYS_mprotect, base + seg.offset, seg.size, static_cast<uint64_t>(seg.prot));
+      if (!p) return undo(p.error());
+    }
+    st.image_base = base;
+    st.image_size = size;
+    image_out = std::move(img);
+    NINES_CHECK(rs.finish());
+    return st;
+  }
+  return make_error("pid {}: could not map the patch near {}", pid, target.mapped.path);
+}
+
+// Unmaps a range in the target (a staged image after a failure, or a replaced patch).
+void unmap_in_target(pid_t pid, const std::vector<proc::MapEntry>& maps, const proc::ProcessMemory& mem,
+                     uint64_t base, uint64_t size) {
+  if (base == 0 || size == 0) return;
+  auto tid = pick_worker_thread(pid);
+  if (!tid) return;
+  auto gadget = proc::find_syscall_gadget(mem, maps);
+  if (!gadget) return;
+  auto sess = proc::PtraceSession::freeze_one(pid, *tid);
+  if (!sess) return;
+  auto rs = proc::RemoteSyscalls::begin(*sess, *tid, *gadget);
+  if (!rs) return;
+  if (auto r = rs->call("munmap", SYS_munmap, base, size); !r)
+    spdlog::warn("pid {}: could not unmap {:#x}: {}", pid, base, r.error().message);
+}
+
+// Writes the inactive registry slot (safe while the process runs: nobody reads it).
+Result<std::string> prepare_registry(const proc::ProcessMemory& mem, uint64_t addr,
+                                     const Registry& current, const Registry& next) {
+  std::string text = registry_to_json(next).dump();
+  if (text.size() > kSlotSize) return make_error("registry full: {} bytes", text.size());
+  uint32_t slot = current.active_slot ^ 1u;
+  NINES_CHECK(mem.write(addr + kSlotOffset + slot * kSlotSize, text.data(), text.size()));
+  uint32_t len[2] = {0, 0};
+  len[slot] = static_cast<uint32_t>(text.size());
+  // The other slot length is kept so an old reader still finds the old text.
+  std::string old_header = NINES_TRY(mem.read(addr, 32));
+  uint32_t old_len[2];
+  std::memcpy(old_len, old_header.data() + 24, 8);
+  len[slot ^ 1] = old_len[slot ^ 1];
+  return encode_header(slot, current.generation + 1, len[0], len[1]);
+}
+
+// The switch: freeze, check, write, verify, record, resume. Retries on conflicts.
+Status write_all(pid_t pid, const proc::ProcessMemory& mem, const SwitchPlan& plan,
+                 uint64_t registry_addr, const std::string& header) {
+  size_t done = 0;
+  Status failed;
+  for (const auto& w : plan.writes) {
+    auto cur = mem.read(w.site, w.before.size());
+    if (!cur) { failed = cur.error(); break; }
+    if (*cur != w.before && *cur != w.after) {
+      failed = make_error("pid {}: the entry of {} at {:#x} changed under us (found {}, expected {})",
+                          pid, w.name, w.site,
+                          to_hex({reinterpret_cast<const uint8_t*>(cur->data()), cur->size()}),
+                          to_hex({reinterpret_cast<const uint8_t*>(w.before.data()), w.before.size()}));
+      break;
+    }
+    if (auto r = mem.write(w.site, w.after.data(), w.after.size()); !r) { failed = r.error(); break; }
+    ++done;
+  }
+  // Verify every write by reading it back.
+  if (failed.ok()) {
+    for (const auto& w : plan.writes) {
+      auto cur = mem.read(w.site, w.after.size());
+      if (!cur || *cur != w.after) {
+        failed = make_error("pid {}: verifying the write at {:#x} ({}) failed", pid, w.site, w.name);
+        break;
+      }
+    }
+  }
+  if (failed.ok()) {
+    if (auto r = mem.write(registry_addr, header.data(), header.size()); !r) failed = r.error();
+  }
+  if (!failed.ok()) {
+    // Roll back: the process must resume as it was.
+    for (size_t i = 0; i < plan.writes.size() && i <= done; ++i)
+      (void)mem.write(plan.writes[i].site, plan.writes[i].before.data(), plan.writes[i].before.size());
+  }
+  return failed;
+}
+
+constexpr int kMaxNudges = 64;
+constexpr int64_t kNudgeBudgetNs = 2'000'000;
+constexpr int kNudgeFirstRunUs = 20;
+constexpr int kNudgeMaxRunUs = 400;
+
+Result<Outcome> run_switch(pid_t pid, const proc::ProcessMemory& mem, const std::vector<proc::MapEntry>& maps,
+                           const SwitchPlan& plan, uint64_t registry_addr, const std::string& header,
+                           const ApplyOptions& opts) {
+  Outcome out;
+  out.pid = pid;
+  int64_t deadline = monotonic_ns() + opts.timeout_ms * 1000000;
+  // Short, jittered pauses between attempts: a busy thread leaves a small function within
+  // microseconds, so many quick attempts find a safe moment sooner than a few long ones;
+  // the jitter keeps the attempts from locking into phase with a loop in the target.
+  int64_t backoff_us = 200;
+  uint64_t rng = static_cast<uint64_t>(monotonic_ns()) | 1;
+  std::string last_conflict;
+  const std::vector<GuardedRange> no_ranges;
+  for (;;) {
+    ++out.attempts;
+    {
+      proc::RealtimeGuard rt;
+      int64_t t0 = monotonic_ns();
+      auto sess = proc::PtraceSession::freeze_all(pid);
+      if (!sess) return sess.error();
+      auto check = [&] {
+        return check_consistency(*sess, mem, maps, plan.write_ranges,
+                                 opts.stack_check ? plan.stack_ranges : no_ranges);
+      };
+      auto conflicts = check();
+      if (!conflicts) return conflicts.error();
+      // A thread inside a function being replaced usually leaves it within microseconds:
+      // let only those threads run a little while the others stay stopped (they are known
+      // to be outside), within a small budget of the stop window.
+      // The run time doubles: on a loaded machine a resumed thread may wait for a CPU.
+      int run_us = kNudgeFirstRunUs;
+      for (int nudges = 0; !conflicts->empty() && nudges < kMaxNudges &&
+                           monotonic_ns() - t0 < kNudgeBudgetNs; ++nudges) {
+        std::vector<pid_t> tids;
+        for (const auto& c : *conflicts) tids.push_back(c.tid);
+        if (auto r = sess->nudge(tids, run_us); !r) return r.error();
+        run_us = std::min(run_us * 2, kNudgeMaxRunUs);
+        conflicts = check();
+        if (!conflicts) return conflicts.error();
+      }
+      if (conflicts->empty()) {
+        // Even without the stack check, retired patch code is unmapped only when no thread
+        // executes it or has a frame in it; otherwise it stays mapped (a few pages).
+        if (!plan.retired.empty()) {
+          auto busy = check_consistency(*sess, mem, maps, no_ranges, plan.retired);
+          out.retired_free = busy && busy->empty();
+        }
+        NINES_CHECK(write_all(pid, mem, plan, registry_addr, header));
+        sess->release();
+        out.stop_us = static_cast<double>(monotonic_ns() - t0) / 1000.0;
+        return out;
+      }
+      last_conflict = conflicts->front().description;
+    }  // the session's destructor resumed every thread; the guard dropped our priority
+    if (monotonic_ns() > deadline)
+      return make_error("pid {}: not switched after {} ms: {} (retry later, or use --no-stack-check "
+                        "if that frame is known to be safe)", pid, opts.timeout_ms, last_conflict);
+    spdlog::debug("pid {}: {}; retrying", pid, last_conflict);
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    std::this_thread::sleep_for(std::chrono::microseconds(
+        backoff_us / 2 + static_cast<int64_t>(rng % static_cast<uint64_t>(backoff_us))));
+    backoff_us = std::min<int64_t>(backoff_us * 3 / 2, 5000);
+  }
+}
+
+std::string bytes_at(const proc::ProcessMemory& mem, uint64_t a, size_t n, Status& err) {
+  auto r = mem.read(a, n);
+  if (!r) {
+    err = r.error();
+    return {};
+  }
+  return *r;
+}
+
+}  // namespace
+
+Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOptions& opts, ElfCache& cache) {
+  const PatchMeta& meta = patch.meta;
+  Fd lock = NINES_TRY(lock_process(pid));
+  auto view = NINES_TRY(ProcessView::inspect(pid, cache));
+  const LoadedObject* target = NINES_TRY(view.find_target(meta.target_name, meta.target_build_id));
+  auto mem = NINES_TRY(proc::ProcessMemory::open(pid, true));
+
+  auto existing = NINES_TRY(read_registry(pid));
+  Registry reg = existing ? *existing : Registry{};
+  const AppliedPatch* old = reg.find_by_target(meta.target_build_id);
+  if (old && old->id == meta.id && old->version == opts.version) {
+    Outcome o;
+    o.pid = pid;
+    o.action = "already applied";
+    o.functions = old->functions;
+    return o;
+  }
+  if (old && opts.version < old->version && !opts.allow_downgrade)
+    return make_error("pid {}: {} version {} is applied; refusing to downgrade to {} version {} "
+                      "(--allow-downgrade to force)", pid, old->id, old->version, meta.id, opts.version);
+
+  // Plan the switch from the current bytes (read before the freeze).
+  Status err;
+  std::vector<std::tuple<const FunctionPatch*, uint64_t, uint64_t, std::string>> sites;  // fn, addr, site, original
+  for (const auto& f : meta.functions) {
+    uint64_t addr = target->base + f.target_offset;
+    std::string entry = bytes_at(mem, addr, 16, err);
+    if (!err.ok()) return err.error();
+    uint64_t site = addr;
+    std::string original;
+    const AppliedFunction* prev = nullptr;
+    if (old)
+      for (const auto& pf : old->function_details)
+        if (pf.address == addr) prev = &pf;
+    if (prev) {
+      site = prev->site;
+      auto o = from_hex(prev->original_hex);
+      if (!o) return make_error("pid {}: registry holds malformed bytes for {}", pid, prev->name);
+      original.assign(o->begin(), o->end());
+    } else {
+      site = addr + arch::entry_skip(reinterpret_cast<const uint8_t*>(entry.data()), entry.size());
+      original = entry.substr(site - addr, arch::kJumpSize);
+    }
+    if (f.target_size < (site - addr) + arch::kJumpSize)
+      return make_error("pid {}: {} is too short for a redirect", pid, f.name);
+    sites.emplace_back(&f, addr, site, original);
+  }
+
+  bool need_registry = !existing.has_value();
+  LinkedImage image;
+  auto staged = stage(view, patch, *target, mem, need_registry, existing ? existing->address : 0, image);
+  if (!staged) return staged.error().wrap(fmt::format("stage {} in pid {}", meta.id, pid));
+  if (need_registry) {
+    reg = Registry{};
+    reg.address = staged->registry;
+  }
+
+  SwitchPlan plan;
+  AppliedPatch entry;
+  entry.id = meta.id;
+  entry.version = opts.version;
+  entry.target_name = meta.target_name;
+  entry.target_build_id = meta.target_build_id;
+  entry.target_path = target->mapped.path;
+  entry.applied_unix = unix_now();
+  entry.base = staged->image_base;
+  entry.size = staged->image_size;
+  std::vector<std::string> switched;
+  for (const auto& [f, addr, site, original] : sites) {
+    uint64_t dest = image.load_bias + f->replacement_offset;
+    auto jmp = arch::encode_jump(site, dest);
+    if (!jmp) {
+      unmap_in_target(pid, view.maps(), mem, staged->image_base, staged->image_size);
+      return make_error("pid {}: {} at {:#x} cannot reach its replacement at {:#x}", pid, f->name, site, dest);
+    }
+    std::string now = bytes_at(mem, site, arch::kJumpSize, err);
+    if (!err.ok()) return err.error();
+    plan.writes.push_back({site, now, std::string(jmp->begin(), jmp->end()), f->name});
+    plan.write_ranges.push_back({site, site + arch::kJumpSize, f->name});
+    plan.stack_ranges.push_back({addr, addr + std::max<uint64_t>(f->target_size, 1), f->name});
+    entry.function_details.push_back({f->name, f->replacement, addr, f->target_size, site,
+                                      to_hex({reinterpret_cast<const uint8_t*>(original.data()), original.size()}),
+                                      dest});
+    entry.functions.push_back(f->name);
+    switched.push_back(f->name);
+  }
+  std::string action = "applied";
+  if (old) {
+    action = fmt::format("replaced {}", old->id);
+    // Functions of the old patch that the new one no longer replaces go back to the original.
+    for (const auto& pf : old->function_details) {
+      bool kept = std::any_of(entry.function_details.begin(), entry.function_details.end(),
+                              [&](const AppliedFunction& af) { return af.address == pf.address; });
+      if (kept) continue;
+      auto o = from_hex(pf.original_hex);
+      if (!o) return make_error("pid {}: registry holds malformed bytes for {}", pid, pf.name);
+      std::string now = bytes_at(mem, pf.site, arch::kJumpSize, err);
+      if (!err.ok()) return err.error();
+      plan.writes.push_back({pf.site, now, std::string(o->begin(), o->end()), pf.name});
+      plan.write_ranges.push_back({pf.site, pf.site + arch::kJumpSize, pf.name});
+      plan.stack_ranges.push_back({pf.address, pf.address + std::max<uint64_t>(pf.size, 1), pf.name});
+      switched.push_back(pf.name + " (restored)");
+    }
+    // No thread may be inside the old patch's code when it is unmapped.
+    plan.stack_ranges.push_back({old->base, old->base + old->size, "patch " + old->id});
+    plan.retired.push_back({old->base, old->base + old->size, "patch " + old->id});
+  }
+
+  Registry next = reg;
+  std::erase_if(next.patches, [&](const AppliedPatch& p) { return p.target_build_id == meta.target_build_id; });
+  next.patches.push_back(entry);
+  auto header = prepare_registry(mem, reg.address, reg, next);
+  if (!header) {
+    unmap_in_target(pid, view.maps(), mem, staged->image_base, staged->image_size);
+    return header.error();
+  }
+  auto maps_now = proc::read_maps(pid);
+  auto out = run_switch(pid, mem, maps_now ? *maps_now : view.maps(), plan, reg.address, *header, opts);
+  if (!out) {
+    unmap_in_target(pid, view.maps(), mem, staged->image_base, staged->image_size);
+    return out.error().wrap(fmt::format("apply {} to pid {}", meta.id, pid));
+  }
+  if (old && out->retired_free) unmap_in_target(pid, view.maps(), mem, old->base, old->size);
+  out->action = action;
+  out->functions = switched;
+  return out;
+}
+
+Result<Outcome> revert_patch(const std::string& id, pid_t pid, const ApplyOptions& opts) {
+  Fd lock = NINES_TRY(lock_process(pid));
+  auto existing = NINES_TRY(read_registry(pid));
+  const AppliedPatch* p = existing ? existing->find_by_id(id) : nullptr;
+  if (!p) return make_error("pid {}: patch {} is not applied", pid, id);
+  auto mem = NINES_TRY(proc::ProcessMemory::open(pid, true));
+  auto maps = NINES_TRY(proc::read_maps(pid));
+  SwitchPlan plan;
+  Status err;
+  std::vector<std::string> switched;
+  for (const auto& f : p->function_details) {
+    auto o = from_hex(f.original_hex);
+    if (!o || o->size() != arch::kJumpSize)
+      return make_error("pid {}: registry holds malformed bytes for {}", pid, f.name);
+    std::string now = bytes_at(mem, f.site, arch::kJumpSize, err);
+    if (!err.ok()) return err.error();
+    plan.writes.push_back({f.site, now, std::string(o->begin(), o->end()), f.name});
+    plan.write_ranges.push_back({f.site, f.site + arch::kJumpSize, f.name});
+    plan.stack_ranges.push_back({f.address, f.address + std::max<uint64_t>(f.size, 1), f.name});
+    switched.push_back(f.name);
+  }
+  plan.stack_ranges.push_back({p->base, p->base + p->size, "patch " + p->id});
+  plan.retired.push_back({p->base, p->base + p->size, "patch " + p->id});
+  Registry next = *existing;
+  std::erase_if(next.patches, [&](const AppliedPatch& a) { return a.id == id; });
+  std::string header = NINES_TRY(prepare_registry(mem, existing->address, *existing, next));
+  uint64_t base = p->base, size = p->size;
+  auto out = run_switch(pid, mem, maps, plan, existing->address, header, opts);
+  if (!out) return out.error().wrap(fmt::format("revert {} in pid {}", id, pid));
+  if (out->retired_free) unmap_in_target(pid, maps, mem, base, size);
+  out->action = "reverted";
+  out->functions = switched;
+  return out;
+}
+
+std::vector<pid_t> processes_mapping(const std::string& name, const std::string& build_id,
+                                     ElfCache& cache, const std::vector<pid_t>& exclude) {
+  std::vector<pid_t> out;
+  pid_t self = getpid();
+  for (pid_t pid : proc::list_processes()) {
+    if (pid == self || std::find(exclude.begin(), exclude.end(), pid) != exclude.end()) continue;
+    auto maps = proc::read_maps(pid);
+    if (!maps) continue;
+    for (const auto& o : proc::group_objects(*maps)) {
+      bool named = basename_of(o.path) == name;
+      if (!named && build_id.empty()) continue;
+      auto id = cache.build_id(pid, o);
+      if ((id && *id == build_id) || named) {
+        out.push_back(pid);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<pid_t> processes_with_patch(const std::string& id, const std::vector<pid_t>& exclude) {
+  std::vector<pid_t> out;
+  pid_t self = getpid();
+  for (pid_t pid : proc::list_processes()) {
+    if (pid == self || std::find(exclude.begin(), exclude.end(), pid) != exclude.end()) continue;
+    auto reg = read_registry(pid);
+    if (reg && *reg && (*reg)->find_by_id(id)) out.push_back(pid);
+  }
+  return out;
+}
+
+}  // namespace nines::ulp

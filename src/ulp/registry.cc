@@ -1,0 +1,131 @@
+#include "ulp/registry.h"
+
+#include <cstring>
+
+#include "proc/maps.h"
+#include "proc/memory.h"
+
+namespace nines::ulp {
+
+using nlohmann::json;
+
+static constexpr char kMagic[8] = {'N', 'I', 'N', 'E', 'S', 'R', 'E', 'G'};
+
+const AppliedPatch* Registry::find_by_target(const std::string& build_id) const {
+  for (const auto& p : patches)
+    if (p.target_build_id == build_id) return &p;
+  return nullptr;
+}
+
+const AppliedPatch* Registry::find_by_id(const std::string& id) const {
+  for (const auto& p : patches)
+    if (p.id == id) return &p;
+  return nullptr;
+}
+
+json registry_to_json(const Registry& r) {
+  json ps = json::array();
+  for (const auto& p : r.patches) {
+    json fs = json::array();
+    for (const auto& f : p.function_details)
+      fs.push_back({{"name", f.name}, {"replacement", f.replacement}, {"address", f.address}, {"size", f.size},
+                    {"site", f.site}, {"original", f.original_hex}, {"destination", f.destination}});
+    ps.push_back({{"id", p.id}, {"version", p.version}, {"target_name", p.target_name},
+                  {"target_build_id", p.target_build_id}, {"target_path", p.target_path},
+                  {"applied_unix", p.applied_unix}, {"base", p.base}, {"size", p.size},
+                  {"functions", fs}});
+  }
+  return {{"patches", ps}};
+}
+
+Result<Registry> registry_from_json(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("patches") || !j["patches"].is_array())
+    return make_error("registry: not a registry document");
+  Registry r;
+  try {
+    for (const auto& p : j["patches"]) {
+      AppliedPatch a;
+      a.id = p.at("id").get<std::string>();
+      a.version = p.at("version").get<int64_t>();
+      a.target_name = p.at("target_name").get<std::string>();
+      a.target_build_id = p.at("target_build_id").get<std::string>();
+      a.target_path = p.at("target_path").get<std::string>();
+      a.applied_unix = p.at("applied_unix").get<int64_t>();
+      a.base = p.at("base").get<uint64_t>();
+      a.size = p.at("size").get<uint64_t>();
+      for (const auto& f : p.at("functions")) {
+        AppliedFunction af;
+        af.name = f.at("name").get<std::string>();
+        af.replacement = f.at("replacement").get<std::string>();
+        af.address = f.at("address").get<uint64_t>();
+        af.size = f.value("size", uint64_t{0});
+        af.site = f.at("site").get<uint64_t>();
+        af.original_hex = f.at("original").get<std::string>();
+        af.destination = f.at("destination").get<uint64_t>();
+        a.functions.push_back(af.name);
+        a.function_details.push_back(std::move(af));
+      }
+      r.patches.push_back(std::move(a));
+    }
+  } catch (const json::exception& e) {
+    return make_error("registry: malformed entry: {}", e.what());
+  }
+  return r;
+}
+
+std::string encode_header(uint32_t active_slot, uint64_t generation, uint32_t len0, uint32_t len1) {
+  std::string h(32, '\0');
+  std::memcpy(h.data(), kMagic, 8);
+  uint32_t fmt = 1;
+  std::memcpy(h.data() + 8, &fmt, 4);
+  std::memcpy(h.data() + 12, &active_slot, 4);
+  std::memcpy(h.data() + 16, &generation, 8);
+  std::memcpy(h.data() + 24, &len0, 4);
+  std::memcpy(h.data() + 28, &len1, 4);
+  return h;
+}
+
+Result<Registry> decode_registry(std::string_view image) {
+  if (image.size() < 32 || std::memcmp(image.data(), kMagic, 8) != 0)
+    return make_error("registry: bad magic");
+  uint32_t fmt, slot, len[2];
+  uint64_t gen;
+  std::memcpy(&fmt, image.data() + 8, 4);
+  std::memcpy(&slot, image.data() + 12, 4);
+  std::memcpy(&gen, image.data() + 16, 8);
+  std::memcpy(&len[0], image.data() + 24, 4);
+  std::memcpy(&len[1], image.data() + 28, 4);
+  if (fmt != 1) return make_error("registry: format {} is not one this nines reads", fmt);
+  if (slot > 1) return make_error("registry: active slot {} out of range", slot);
+  if (len[slot] > kSlotSize) return make_error("registry: slot length {} out of range", len[slot]);
+  uint64_t off = kSlotOffset + slot * kSlotSize;
+  if (gen == 0 && len[slot] == 0) return Registry{};
+  if (off + len[slot] > image.size()) return make_error("registry: slot beyond the mapping");
+  auto r = registry_from_json(image.substr(off, len[slot]));
+  if (!r) return r;
+  r->generation = gen;
+  r->active_slot = slot;
+  return r;
+}
+
+Result<std::optional<uint64_t>> find_registry_mapping(pid_t pid) {
+  auto maps = NINES_TRY(proc::read_maps(pid));
+  const std::string name = std::string("/memfd:") + kRegistryName;
+  for (const auto& m : maps)
+    if (m.path == name && m.size() >= kRegistrySize) return std::optional<uint64_t>(m.start);
+  return std::optional<uint64_t>();
+}
+
+Result<std::optional<Registry>> read_registry(pid_t pid) {
+  auto addr = NINES_TRY(find_registry_mapping(pid));
+  if (!addr) return std::optional<Registry>();
+  auto mem = NINES_TRY(proc::ProcessMemory::open(pid, false));
+  std::string image = NINES_TRY(mem.read(*addr, kRegistrySize));
+  auto r = decode_registry(image);
+  if (!r) return r.error().wrap(fmt::format("pid {}", pid));
+  r->address = *addr;
+  return std::optional<Registry>(std::move(*r));
+}
+
+}  // namespace nines::ulp

@@ -1,0 +1,82 @@
+// The in-process registry: what nines applied to a process lives in the process itself,
+// in a small shared memfd mapping named "nines-registry" (visible in /proc/PID/maps as
+// /memfd:nines-registry). Any later nines process finds and reads it; nothing goes stale
+// when the process exits.
+//
+// Layout (little-endian), kRegistrySize bytes:
+//   0   magic "NINESREG"            8 bytes
+//   8   format version (1)          u32
+//   12  active slot (0 or 1)        u32
+//   16  generation                  u64 (grows with every update)
+//   24  length of slot 0 JSON       u32
+//   28  length of slot 1 JSON       u32
+//   4096 + slot * kSlotSize: the JSON text of the registry
+// An update writes the inactive slot, then the 32-byte header in one write, so a reader
+// (or a crash) sees the old state or the new one, never a torn one.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/result.h"
+
+namespace nines::ulp {
+
+inline constexpr const char* kRegistryName = "nines-registry";
+inline constexpr uint64_t kRegistrySize = 64 * 1024;
+inline constexpr uint64_t kSlotOffset = 4096;
+inline constexpr uint64_t kSlotSize = 30 * 1024;
+
+struct AppliedFunction {
+  std::string name;          // the target's function
+  std::string replacement;
+  uint64_t address = 0;      // entry of the target function
+  uint64_t size = 0;         // its length in bytes
+  uint64_t site = 0;         // where the jump is written (after endbr64)
+  std::string original_hex;  // the bytes at `site` before the jump
+  uint64_t destination = 0;  // the replacement's address
+};
+
+struct AppliedPatch {
+  std::string id;
+  int64_t version = 0;
+  std::string target_name, target_build_id, target_path;
+  int64_t applied_unix = 0;
+  uint64_t base = 0, size = 0;  // the patch code mapping
+  std::vector<AppliedFunction> function_details;
+  // Names of the replaced functions (for display and other parts).
+  std::vector<std::string> functions;
+};
+
+struct Registry {
+  std::vector<AppliedPatch> patches;
+  uint64_t generation = 0;
+  uint64_t address = 0;      // where the registry is mapped in the process
+  uint32_t active_slot = 0;
+
+  const AppliedPatch* find_by_target(const std::string& build_id) const;
+  const AppliedPatch* find_by_id(const std::string& id) const;
+};
+
+nlohmann::json registry_to_json(const Registry& r);
+Result<Registry> registry_from_json(std::string_view text);
+
+// Serializes the header for a given state (used by the writer and tests).
+std::string encode_header(uint32_t active_slot, uint64_t generation, uint32_t len0, uint32_t len1);
+// Decodes a full registry image (kRegistrySize bytes or fewer: bounds are checked).
+Result<Registry> decode_registry(std::string_view image);
+
+// Reads the registry of a running process: nullopt when nines never patched it.
+// Every field read from the process is bounds-checked.
+Result<std::optional<Registry>> read_registry(pid_t pid);
+
+// The address of the registry mapping of a process, if any (from /proc/PID/maps).
+Result<std::optional<uint64_t>> find_registry_mapping(pid_t pid);
+
+}  // namespace nines::ulp
