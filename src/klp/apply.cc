@@ -5,7 +5,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <set>
 #include <thread>
@@ -39,8 +41,17 @@ Status load_module(std::string_view bytes, const std::string& name, const std::s
   if (syscall(SYS_finit_module, fd.get(), params.c_str(), 0) != 0) {
     int err = errno;
     if (err == EEXIST) return make_error("load module {}: already loaded", name);
-    return errno_error(fmt::format("load module {} (finit_module; the kernel log says more)", name),
-                       err);
+    // The kernel says why in its log (an unresolved .klp.sym, a refusing callback, ...).
+    // Only what follows this module's first line: earlier patches' lines are not news.
+    std::vector<std::string> lines = kernel_log_lines({name, "livepatch:"}, 200);
+    auto first = std::find_if(lines.begin(), lines.end(), [&](const std::string& l) {
+      return l.find(name) != std::string::npos;
+    });
+    if (lines.end() - first > 5) first = lines.end() - 5;
+    std::string why;
+    for (auto it = first; it != lines.end(); ++it) why += "; " + *it;
+    return make_error("load module {} (finit_module): {}{}", name, std::strerror(err),
+                      why.empty() ? std::string() : "; kernel log: " + why.substr(2));
   }
   return {};
 }

@@ -1,5 +1,6 @@
 #include "klp/livepatch.h"
 
+#include <sys/klog.h>
 #include <sys/utsname.h>
 
 #include <algorithm>
@@ -136,6 +137,26 @@ std::string build_id_from_notes(std::string_view notes) {
     off = next;
   }
   return {};
+}
+
+std::vector<std::string> kernel_log_lines(const std::vector<std::string>& needles, size_t max) {
+  int size = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, nullptr, 0);
+  if (size <= 0) return {};
+  std::string buf(static_cast<size_t>(size), '\0');
+  int n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf.data(), size);
+  if (n <= 0) return {};
+  buf.resize(static_cast<size_t>(n));
+  std::vector<std::string> out;
+  for (auto line : split(buf, '\n')) {
+    bool hit = false;
+    for (const auto& nd : needles) hit = hit || line.find(nd) != std::string_view::npos;
+    if (!hit) continue;
+    // "<4>[    3.40] text" -> "text"
+    if (size_t b = line.find("] "); b != std::string_view::npos && b < 24) line = line.substr(b + 2);
+    out.emplace_back(trim(line));
+  }
+  if (out.size() > max) out.erase(out.begin(), out.end() - static_cast<long>(max));
+  return out;
 }
 
 std::string running_release() {

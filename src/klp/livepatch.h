@@ -56,6 +56,10 @@ std::string describe(const BlockingTask& t, size_t max_frames = 6);
 // The GNU build-id (lowercase hex) in an ELF note blob such as /sys/kernel/notes; empty
 // when there is none. Malformed blobs are read up to where they stop making sense.
 std::string build_id_from_notes(std::string_view notes);
+// The last `max` lines of the kernel log (klogctl) that mention any of `needles`, without
+// their "<level>[time]" prefix; empty when the log cannot be read.
+std::vector<std::string> kernel_log_lines(const std::vector<std::string>& needles, size_t max);
+
 // The running kernel's release (uname -r) and build-id ("" when unknown).
 std::string running_release();
 std::string running_build_id(const KernelRoots& roots = {});
