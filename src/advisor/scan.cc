@@ -229,9 +229,7 @@ Result<std::optional<StaleProcess>> Scanner::scan(pid_t pid, size_t* mappings, b
   snprintf(path, sizeof path, "%s/%d/cgroup", proc_.c_str(), pid);
   if (read_proc_file(path, small_buf_) == 0) {
     proc.owner = owner_from_cgroup(small_buf_);
-    for (std::string_view l : split(small_buf_, '\n')) {
-      if (starts_with(l, "0::")) proc.cgroup = std::string(l.substr(3));
-    }
+    proc.cgroup = std::string(systemd_cgroup(small_buf_));
   }
   if (pid == 1) proc.owner = Owner{OwnerKind::kManager, "systemd-manager", -1};
   return std::optional<StaleProcess>(std::move(proc));
@@ -293,21 +291,26 @@ std::optional<MapsLine> parse_maps_line(std::string_view line) {
   return m;
 }
 
-Owner owner_from_cgroup(std::string_view text) {
-  std::string_view cg;
-  bool have = false;
+std::string_view systemd_cgroup(std::string_view text) {
+  // cgroup v2 ("0::PATH") or systemd's v1 hierarchy ("N:name=systemd:PATH"); in hybrid
+  // mode both exist and the more specific one wins (a bare "/" says nothing).
+  std::string_view v2, v1;
   for (std::string_view l : split(text, '\n')) {
     if (starts_with(l, "0::")) {
-      cg = l.substr(3);
-      have = true;
-    } else if (!have) {
-      size_t c1 = l.find(':');
-      if (c1 == std::string_view::npos) continue;
-      size_t c2 = l.find(':', c1 + 1);
-      if (c2 != std::string_view::npos && l.substr(c1 + 1, c2 - c1 - 1) == "name=systemd")
-        cg = l.substr(c2 + 1);
+      v2 = l.substr(3);
+      continue;
     }
+    size_t c1 = l.find(':');
+    if (c1 == std::string_view::npos) continue;
+    size_t c2 = l.find(':', c1 + 1);
+    if (c2 != std::string_view::npos && l.substr(c1 + 1, c2 - c1 - 1) == "name=systemd")
+      v1 = l.substr(c2 + 1);
   }
+  return (v2.empty() || v2 == "/") && !v1.empty() ? v1 : v2;
+}
+
+Owner owner_from_cgroup(std::string_view text) {
+  std::string_view cg = systemd_cgroup(text);
   Owner o;
   std::vector<std::string_view> parts;
   for (std::string_view p : split(cg, '/'))
@@ -329,13 +332,16 @@ Owner owner_from_cgroup(std::string_view text) {
       return Owner{OwnerKind::kContainer, "lxc:" + std::string(parts[i + 1]), -1};
     if (starts_with(p, "lxc.payload."))
       return Owner{OwnerKind::kContainer, "lxc:" + std::string(p.substr(12)), -1};
-    if (p == "machine.slice" && i + 1 < parts.size() && ends_with(parts[i + 1], ".scope")) {
-      std::string_view m = parts[i + 1];
-      if (starts_with(m, "machine-")) m = strip(m, "machine-", ".scope");
-      return Owner{OwnerKind::kContainer, "machine:" + std::string(m), -1};
-    }
     if (starts_with(p, "kubepods"))
       return Owner{OwnerKind::kContainer, "kubernetes:" + std::string(parts.back()), -1};
+  }
+  // systemd-machined guests (nspawn, libvirt) once the engines above did not match.
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (parts[i] == "machine.slice" && ends_with(parts[i + 1], ".scope")) {
+      std::string_view m = parts[i + 1];
+      m = starts_with(m, "machine-") ? strip(m, "machine-", ".scope") : strip(m, "", ".scope");
+      return Owner{OwnerKind::kContainer, "machine:" + std::string(m), -1};
+    }
   }
   for (size_t i = 0; i < parts.size(); ++i) {
     std::string_view p = parts[i];

@@ -67,6 +67,10 @@ struct Owner {
 // podman, lxc, systemd-machined, kubernetes).
 Owner owner_from_cgroup(std::string_view cgroup_text);
 
+// The cgroup path systemd manages, from the text of /proc/PID/cgroup: the v2 "0::" path,
+// or the v1 "name=systemd" one when v2 says only "/" (hybrid mode).
+std::string_view systemd_cgroup(std::string_view cgroup_text);
+
 struct StaleProcess {
   pid_t pid = 0;
   pid_t ppid = 0;

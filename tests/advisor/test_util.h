@@ -1,0 +1,49 @@
+// Helpers for the advisor's tests: temporary folders, and holder processes that the test
+// starts itself (and always ends: closing their stdin makes them exit).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace nines::advisor::testing {
+
+// A fresh folder under $TMPDIR, removed with its content on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
+
+ private:
+  std::string path_;
+};
+
+void write_file(const std::string& path, const std::string& data);
+void copy_file(const std::string& from, const std::string& to);
+void mkdirs(const std::string& path);
+// Writes a new file at `path` through a temporary name and rename(2): a new inode.
+void replace_file(const std::string& path);
+std::string read_all(const std::string& path);
+
+// A running advisor_holder (or a copy of it) that maps `libs`.
+class Holder {
+ public:
+  Holder(const std::string& program, const std::vector<std::string>& libs);
+  ~Holder();
+  Holder(const Holder&) = delete;
+  Holder& operator=(const Holder&) = delete;
+  pid_t pid() const { return pid_; }
+  // Ends the process and reaps it.
+  void stop();
+
+ private:
+  pid_t pid_ = -1;
+  int stdin_fd_ = -1;
+};
+
+bool in_private_pid_namespace();
+
+}  // namespace nines::advisor::testing
