@@ -140,6 +140,15 @@ Result<KlpRewriteReport> rewrite_livepatch_module(
       else moved[it->second.object].push_back(r);
     }
     if (moved.empty()) continue;
+    // Jump labels and static calls are set up by the module loader before livepatch
+    // relocates anything: an entry pointing at a non-exported key would be read unrelocated.
+    const std::string_view tn = tname ? tname : "";
+    if (tn == "__jump_table" || tn == ".static_call_sites") {
+      const KlpSymbol& k = klp_syms.at(GELF_R_SYM(moved.begin()->second.front().r_info));
+      return make_error("rewrite livepatch module {}: {} refers to '{}', which is not exported: "
+                        "static keys and static calls of the kernel cannot be used from patch "
+                        "code unless exported", path, tn, k.name);
+    }
     for (size_t i = 0; i < kept.size(); ++i) gelf_update_rela(d, static_cast<int>(i), &kept[i]);
     d->d_size = kept.size() * sh.sh_entsize;
     elf_flagdata(d, ELF_C_SET, ELF_F_DIRTY);

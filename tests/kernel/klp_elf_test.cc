@@ -160,6 +160,22 @@ TEST_F(KlpElf, AnUnresolvableSymbolStopsTheRewriteWithItsName) {
   EXPECT_NE(rep.error().message.find("is nowhere"), std::string::npos);
 }
 
+TEST_F(KlpElf, RefusesJumpLabelsOnNonExportedKeys) {
+  // What static_branch_unlikely(&key) leaves behind: a __jump_table entry against the key.
+  std::string src = (dir_ / "j.c").string(), obj = (dir_ / "j.o").string();
+  ASSERT_TRUE(write_file_atomic(src, "asm(\".pushsection __jump_table, \\\"aw\\\"\\n"
+                                     ".quad some_static_key\\n.popsection\");\n").ok());
+  auto cc = run_checked({"gcc", "-c", "-o", obj, src});
+  ASSERT_TRUE(cc.ok()) << cc.error().message;
+  auto rep = rewrite_livepatch_module(
+      obj, [](const std::string&) { return false; },
+      [](const std::string& n) -> Result<KlpSymbol> { return KlpSymbol{"vmlinux", n, 0}; },
+      [](const std::vector<KlpSymbol>&) { return std::string("{}"); });
+  ASSERT_FALSE(rep.ok());
+  EXPECT_NE(rep.error().message.find("__jump_table refers to 'some_static_key'"), std::string::npos)
+      << rep.error().message;
+}
+
 TEST_F(KlpElf, RefusesWhatIsNotARelocatableObject) {
   std::string notelf = (dir_ / "x.txt").string();
   ASSERT_TRUE(write_file_atomic(notelf, "hello").ok());
