@@ -150,6 +150,11 @@ Result<ApplyResult> apply_module(std::string_view ko_bytes, const ApplyOptions& 
                         "(downgrade refused)", m.id, opts.version, p.version);
   }
 
+  // Leftovers of an earlier run (a replaced or disabled patch whose module stayed loaded)
+  // would make the load fail with EEXIST; they patch nothing, so unload them.
+  for (const auto& gone : unload_stale(opts.roots, std::string()))
+    report(fmt::format("unloaded leftover module {}", gone));
+
   // 3. Load: the module's init runs klp_enable_patch, which starts the transition.
   Stopwatch sw;
   auto loaded = load_module(ko_bytes, m.module_name, fmt::format("nines_version={}", opts.version));
