@@ -42,11 +42,13 @@ expect_values() {
   case "$got" in "lib=$1 other=$2 "*) ;; *) fail "after $3: expected lib=$1 other=$2, got '$got'";; esac
 }
 # refuse REGEX CMD...: must exit non-zero naming the cause (case-insensitive extended
-# regex), and the caller then checks that the process is as it was.
+# regex; file names here never match a needle), and the caller then checks that the
+# process is as it was.
 refuse() {
   local needle="$1"; shift
   if "$@" >res.txt 2>&1; then cat res.txt >&2; fail "accepted: $*"; fi
   grep -qiE -- "$needle" res.txt || { cat res.txt >&2; fail "no /$needle/ in the output of: $*"; }
+  echo "refused as expected: $(grep -iE -- "$needle" res.txt | head -1)"
 }
 
 expect_values 1 100 "start"
@@ -91,21 +93,21 @@ assert count == 4
 pos = 16
 for _ in range(3):
     t, n = struct.unpack_from("<II", b, pos); pos += 8 + n
-open("unsigned.bundle", "wb").write(b[:12] + struct.pack("<I", 3) + b[16:pos])
-bad = bytearray(b); bad[-1] ^= 1; open("badsig.bundle", "wb").write(bad)
-dig = bytearray(b); dig[pos - 100] ^= 1; open("digest.bundle", "wb").write(dig)
-open("truncated.bundle", "wb").write(b[: len(b) // 2])
+open("nosig.bundle", "wb").write(b[:12] + struct.pack("<I", 3) + b[16:pos])
+bad = bytearray(b); bad[-1] ^= 1; open("flip.bundle", "wb").write(bad)
+dig = bytearray(b); dig[pos - 100] ^= 1; open("paybit.bundle", "wb").write(dig)
+open("half.bundle", "wb").write(b[: len(b) // 2])
 PY
 
-refuse "unsigned" "$NINES" apply unsigned.bundle --pid "$PID" --trust trust
+refuse "unsigned \(no signature section\)" "$NINES" apply nosig.bundle --pid "$PID" --trust trust
 expect_values 1 100 "unsigned bundle"
-refuse "bad signature" "$NINES" apply badsig.bundle --pid "$PID" --trust trust
+refuse "bad signature" "$NINES" apply flip.bundle --pid "$PID" --trust trust
 expect_values 1 100 "bad signature"
-refuse "untrusted key" "$NINES" apply v2.bundle --pid "$PID" --trust strangers
+refuse "signed by untrusted key [0-9a-f]{32}" "$NINES" apply v2.bundle --pid "$PID" --trust strangers
 expect_values 1 100 "untrusted key"
-refuse "payload digest mismatch" "$NINES" apply digest.bundle --pid "$PID" --trust trust
+refuse "payload digest mismatch \(stated sha256 [0-9a-f]{64}, computed" "$NINES" apply paybit.bundle --pid "$PID" --trust trust
 expect_values 1 100 "digest mismatch"
-refuse "truncated" "$NINES" apply truncated.bundle --pid "$PID" --trust trust
+refuse "truncated" "$NINES" apply half.bundle --pid "$PID" --trust trust
 expect_values 1 100 "truncated bundle"
 refuse "build.?id" "$NINES" apply other.bundle --pid "$PID" --trust trust
 expect_values 1 100 "build-id the process does not map"
