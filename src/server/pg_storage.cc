@@ -224,7 +224,8 @@ class PgStorage final : public Storage {
                   {P(machine_id)});
   }
 
-  Result<PublishOutcome> publish(const BundleRecord& b, const std::string& bytes) override {
+  Result<PublishOutcome> publish(const BundleRecord& b, const std::string& bytes,
+                                 const std::string& tier) override {
     auto c = NINES_TRY(acquire());
     Tx tx(c.get());
     NINES_CHECK(tx.begin());
@@ -243,14 +244,19 @@ class PgStorage final : public Storage {
                                      "SELECT sha256 FROM bundles WHERE id = $1 AND version = $2",
                                      {P(b.id), P(b.version)}));
       std::string existing = PQntuples(r.get()) ? as_text(r.get(), 0, 0) : "";
+      if (existing == b.sha256) {
+        if (!tier.empty()) NINES_CHECK(promote_tx(*c, b.id, b.version, tier));
+        NINES_CHECK(tx.commit());
+        return PublishOutcome::kAlreadyIdentical;
+      }
       // The transaction rolls back (Tx destructor): a blob stored above only for this
       // refused publish does not stay.
-      if (existing == b.sha256) return PublishOutcome::kAlreadyIdentical;
       return make_error("publish {} version {}: already published with different content "
                         "(sha256 {}, this one {})",
                         b.id, b.version, existing, b.sha256);
     }
     NINES_CHECK(bump_generation(*c));
+    if (!tier.empty()) NINES_CHECK(promote_tx(*c, b.id, b.version, tier));
     NINES_CHECK(tx.commit());
     return PublishOutcome::kStored;
   }
@@ -291,12 +297,7 @@ class PgStorage final : public Storage {
                                    {P(id), P(version)}));
     if (PQntuples(r.get()) == 0)
       return make_error("promote {} version {} to {}: no such bundle", id, version, tier);
-    PgResult ins = NINES_TRY(c->exec(
-        "promote",
-        "INSERT INTO promotions VALUES($1,$2,$3,extract(epoch from now())::bigint) "
-        "ON CONFLICT DO NOTHING RETURNING id",
-        {P(id), P(version), P(tier)}));
-    if (PQntuples(ins.get()) > 0) NINES_CHECK(bump_generation(*c));
+    NINES_CHECK(promote_tx(*c, id, version, tier));
     NINES_CHECK(tx.commit());
     return {};
   }
@@ -495,6 +496,17 @@ class PgStorage final : public Storage {
     return c.run("store token", "INSERT INTO tokens VALUES($1,$2,$3,$4,$5,$6)",
                  {P(t.hash_hex), P(t.kind), P(t.tier), P(t.name), P(t.machine_id),
                   P(t.created_unix)});
+  }
+
+  // Inside a transaction: adds the promotion, bumps the generation when it is new.
+  Status promote_tx(Conn& c, const std::string& id, int64_t version, const std::string& tier) {
+    PgResult ins = NINES_TRY(c.exec(
+        "promote",
+        "INSERT INTO promotions VALUES($1,$2,$3,extract(epoch from now())::bigint) "
+        "ON CONFLICT DO NOTHING RETURNING id",
+        {P(id), P(version), P(tier)}));
+    if (PQntuples(ins.get()) > 0) NINES_CHECK(bump_generation(c));
+    return {};
   }
 
   Status bump_generation(Conn& c) {

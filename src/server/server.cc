@@ -509,16 +509,14 @@ Result<int> Server::bind() {
            r.size = static_cast<int64_t>(req.body.size());
            r.published_unix = m.published_unix;
            r.uploaded_unix = unix_now();
-           Result<PublishOutcome> out = store.publish(r, req.body);
+           // Stored and promoted in one transaction: a crash leaves both or neither.
+           Result<PublishOutcome> out = store.publish(r, req.body, tier);
            if (!out.ok()) {
              bool conflict = out.error().message.find("already published") != std::string::npos;
              return send_error(res, conflict ? 409 : 500, out.error().message);
            }
            if (*out == PublishOutcome::kStored) metrics_.publishes++;
            invalidate_cache();
-           if (!tier.empty())
-             if (Status s = store.promote(r.id, r.version, tier); !s.ok())
-               return send_error(res, 500, s.error().message);
            json j = bundle_offer_json(r);
            j["status"] = *out == PublishOutcome::kStored ? "stored" : "identical";
            j["promoted_to"] = tier.empty() ? json::array() : json::array({tier});

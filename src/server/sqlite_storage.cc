@@ -204,7 +204,8 @@ class SqliteStorage final : public Storage {
     return {};
   }
 
-  Result<PublishOutcome> publish(const BundleRecord& b, const std::string& bytes) override {
+  Result<PublishOutcome> publish(const BundleRecord& b, const std::string& bytes,
+                                 const std::string& tier) override {
     std::lock_guard lock(mu_);
     NINES_CHECK(exec("BEGIN IMMEDIATE", "begin publish"));
     Tx tx(this);
@@ -213,10 +214,13 @@ class SqliteStorage final : public Storage {
       NINES_CHECK(q.prepared("find bundle"));
       q.bind(1, b.id).bind(2, b.version);
       if (NINES_TRY(q.step("find bundle"))) {
-        if (q.text(0) == b.sha256) return PublishOutcome::kAlreadyIdentical;
-        return make_error("publish {} version {}: already published with different content "
-                          "(sha256 {}, this one {})",
-                          b.id, b.version, q.text(0), b.sha256);
+        if (q.text(0) != b.sha256)
+          return make_error("publish {} version {}: already published with different content "
+                            "(sha256 {}, this one {})",
+                            b.id, b.version, q.text(0), b.sha256);
+        if (!tier.empty()) NINES_CHECK(promote_locked(b.id, b.version, tier));
+        NINES_CHECK(tx.commit());
+        return PublishOutcome::kAlreadyIdentical;
       }
     }
     {
@@ -235,6 +239,7 @@ class SqliteStorage final : public Storage {
       NINES_TRY(q.step("store bundle row"));
     }
     NINES_CHECK(bump_generation());
+    if (!tier.empty()) NINES_CHECK(promote_locked(b.id, b.version, tier));
     NINES_CHECK(tx.commit());
     return PublishOutcome::kStored;
   }
@@ -277,11 +282,7 @@ class SqliteStorage final : public Storage {
       if (!NINES_TRY(q.step("find bundle")))
         return make_error("promote {} version {} to {}: no such bundle", id, version, tier);
     }
-    Stmt q(db_, "INSERT OR IGNORE INTO promotions VALUES(?,?,?,strftime('%s','now'))");
-    NINES_CHECK(q.prepared("promote"));
-    q.bind(1, id).bind(2, version).bind(3, tier);
-    NINES_TRY(q.step("promote"));
-    if (sqlite3_changes(db_) > 0) NINES_CHECK(bump_generation());
+    NINES_CHECK(promote_locked(id, version, tier));
     NINES_CHECK(tx.commit());
     return {};
   }
@@ -447,6 +448,16 @@ class SqliteStorage final : public Storage {
     q.bind(1, t.hash_hex).bind(2, t.kind).bind(3, t.tier).bind(4, t.name);
     q.bind(5, t.machine_id).bind(6, t.created_unix);
     NINES_TRY(q.step("store token"));
+    return {};
+  }
+
+  // Inside a transaction: adds the promotion, bumps the generation when it is new.
+  Status promote_locked(const std::string& id, int64_t version, const std::string& tier) {
+    Stmt q(db_, "INSERT OR IGNORE INTO promotions VALUES(?,?,?,strftime('%s','now'))");
+    NINES_CHECK(q.prepared("promote"));
+    q.bind(1, id).bind(2, version).bind(3, tier);
+    NINES_TRY(q.step("promote"));
+    if (sqlite3_changes(db_) > 0) NINES_CHECK(bump_generation());
     return {};
   }
 

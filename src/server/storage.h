@@ -95,9 +95,11 @@ class Storage {
   virtual Status delete_machine_tokens(const std::string& machine_id) = 0;
 
   // --- catalogue
-  // Stores the bundle file and its row in one transaction. Fails with "... already
-  // published with different content" when id+version exist with another digest.
-  virtual Result<PublishOutcome> publish(const BundleRecord& b, const std::string& bytes) = 0;
+  // Stores the bundle file and its row, and promotes it to `tier` when one is given, all in
+  // one transaction. Fails with "... already published with different content" when
+  // id+version exist with another digest (nothing is changed then).
+  virtual Result<PublishOutcome> publish(const BundleRecord& b, const std::string& bytes,
+                                         const std::string& tier = {}) = 0;
   virtual Result<std::optional<BundleRecord>> find_bundle(const std::string& id,
                                                           int64_t version) = 0;
   virtual Result<std::vector<BundleRecord>> list_bundles() = 0;

@@ -112,6 +112,24 @@ TEST_P(StorageTest, PromotionMakesABundleVisibleToOneTier) {
   EXPECT_EQ(store_->list_promotions()->size(), 1u);
 }
 
+TEST_P(StorageTest, PublishWithATierPromotesInTheSameTransaction) {
+  std::string bytes = make_bundle(pub_, {});
+  BundleRecord r = record_of(bytes);
+  ASSERT_TRUE(store_->publish(r, bytes, "canary").ok());
+  EXPECT_EQ(store_->bundles_in_tier("canary")->size(), 1u);
+  // Publishing the identical file again with another tier adds that tier.
+  auto again = store_->publish(r, bytes, "stable");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, PublishOutcome::kAlreadyIdentical);
+  EXPECT_EQ(store_->bundles_in_tier("stable")->size(), 1u);
+  // A refused publish promotes nothing.
+  BundleSpec other;
+  other.payload = "different";
+  std::string clash = make_bundle(pub_, other);
+  ASSERT_FALSE(store_->publish(record_of(clash), clash, "prod").ok());
+  EXPECT_TRUE(store_->bundles_in_tier("prod")->empty());
+}
+
 TEST_P(StorageTest, PromotingAnUnknownBundleFailsNamingIt) {
   Status s = store_->promote("nope", 3, "stable");
   ASSERT_FALSE(s.ok());
