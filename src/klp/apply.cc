@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <set>
 #include <thread>
 
@@ -113,8 +113,10 @@ std::vector<std::string> unload_stale(const KernelRoots& roots, const std::strin
     if (m == keep) continue;
     auto p = read_patch(roots, m);
     if (!p || *p) continue;
-    if (auto st = unload_module(m, 5); st) done.push_back(m);
-    else spdlog::warn("{}", st.error().message);
+    if (auto st = unload_module(m, 5); st)
+      done.push_back(m);
+    else
+      spdlog::warn("{}", st.error().message);
   }
   return done;
 }
@@ -146,8 +148,10 @@ Result<ApplyResult> apply_module(std::string_view ko_bytes, const ApplyOptions& 
     if (p.module_name == m.module_name)
       return make_error("apply kernel patch {}: module {} is already applied", m.id, m.module_name);
     if (p.id == m.id && opts.version > 0 && p.version > opts.version && !opts.allow_downgrade)
-      return make_error("apply kernel patch {}: version {} is older than the applied version {} "
-                        "(downgrade refused)", m.id, opts.version, p.version);
+      return make_error(
+          "apply kernel patch {}: version {} is older than the applied version {} "
+          "(downgrade refused)",
+          m.id, opts.version, p.version);
   }
 
   // Leftovers of an earlier run (a replaced or disabled patch whose module stayed loaded)
@@ -163,8 +167,8 @@ Result<ApplyResult> apply_module(std::string_view ko_bytes, const ApplyOptions& 
 
   // 4. Wait for every task to switch.
   std::vector<BlockingTask> blockers;
-  Wait w = NINES_TRY(wait_transition(opts.roots, m.module_name, 1, false, opts.timeout_s, report,
-                                     &blockers));
+  Wait w = NINES_TRY(
+      wait_transition(opts.roots, m.module_name, 1, false, opts.timeout_s, report, &blockers));
   res.transition_s = sw.elapsed_us() / 1e6;
   if (w == Wait::kTimeout) {
     std::string who = blockers_text(blockers);
@@ -174,16 +178,18 @@ Result<ApplyResult> apply_module(std::string_view ko_bytes, const ApplyOptions& 
     if (auto st = write_sysfs(livepatch_dir(opts.roots, m.module_name) + "/enabled", "0"); !st)
       return fail(st.error());
     // Tasks already switched go back at their next safe point; they are not news.
-    Wait back = NINES_TRY(wait_transition(opts.roots, m.module_name, 0, true, opts.timeout_s,
-                                          [](const std::string&) {}, nullptr));
+    Wait back = NINES_TRY(wait_transition(
+        opts.roots, m.module_name, 0, true, opts.timeout_s, [](const std::string&) {}, nullptr));
     if (back == Wait::kTimeout)
-      return make_error("apply kernel patch {}: transition did not complete in {} s (blocked by "
-                        "{}); the reversal did not complete either: module {} stays loaded",
-                        m.id, opts.timeout_s, who, m.module_name);
+      return make_error(
+          "apply kernel patch {}: transition did not complete in {} s (blocked by "
+          "{}); the reversal did not complete either: module {} stays loaded",
+          m.id, opts.timeout_s, who, m.module_name);
     if (auto st = unload_module(m.module_name, 10); !st) return fail(st.error());
-    return make_error("apply kernel patch {}: transition did not complete in {} s, blocked by {}; "
-                      "reversed and unloaded, the kernel is unpatched",
-                      m.id, opts.timeout_s, who);
+    return make_error(
+        "apply kernel patch {}: transition did not complete in {} s, blocked by {}; "
+        "reversed and unloaded, the kernel is unpatched",
+        m.id, opts.timeout_s, who);
   }
   if (auto p = read_patch(opts.roots, m.module_name); !p || !*p || !(*p)->enabled)
     return make_error("apply kernel patch {}: module {} loaded but its patch is not enabled", m.id,
@@ -213,17 +219,19 @@ Result<std::string> revert(const std::string& id_or_module, const RevertOptions&
   }
   const std::string mod = p->module_name;
   if (p->transition)
-    return make_error("revert kernel patch {}: module {} is in a transition; try again when it ends",
-                      id_or_module, mod);
+    return make_error(
+        "revert kernel patch {}: module {} is in a transition; try again when it ends",
+        id_or_module, mod);
   NINES_CHECK(write_sysfs(livepatch_dir(opts.roots, mod) + "/enabled", "0"));
   std::vector<BlockingTask> blockers;
   Wait w = NINES_TRY(wait_transition(opts.roots, mod, 0, true, opts.timeout_s, report, &blockers));
   if (w == Wait::kTimeout) {
     // Re-enabling during the transition reverses it: the patch stays fully applied.
     (void)write_sysfs(livepatch_dir(opts.roots, mod) + "/enabled", "1");
-    return make_error("revert kernel patch {}: unpatching did not complete in {} s, blocked by {}; "
-                      "reversed, the patch stays applied", id_or_module, opts.timeout_s,
-                      blockers_text(blockers));
+    return make_error(
+        "revert kernel patch {}: unpatching did not complete in {} s, blocked by {}; "
+        "reversed, the patch stays applied",
+        id_or_module, opts.timeout_s, blockers_text(blockers));
   }
   NINES_CHECK(unload_module(mod, 10));
   return mod;

@@ -18,8 +18,8 @@
 namespace nines::klp {
 
 struct ApplyOptions {
-  double timeout_s = 60;     // for the transition; then it is reversed
-  int64_t version = 0;       // the bundle's version; 0 for a raw .ko (no downgrade check)
+  double timeout_s = 60;  // for the transition; then it is reversed
+  int64_t version = 0;    // the bundle's version; 0 for a raw .ko (no downgrade check)
   bool allow_downgrade = false;
   KernelRoots roots;
   // Progress lines ("transition waits for pid 42 (sleep): do_nanosleep <- ..."); default: log.
@@ -28,8 +28,8 @@ struct ApplyOptions {
 
 struct ApplyResult {
   KernelPatchMeta meta;
-  double load_s = 0;         // finit_module (includes klp_enable_patch)
-  double transition_s = 0;   // from load to transition complete
+  double load_s = 0;                  // finit_module (includes klp_enable_patch)
+  double transition_s = 0;            // from load to transition complete
   std::vector<std::string> unloaded;  // replaced patch modules that were unloaded
 };
 

@@ -83,7 +83,8 @@ std::string kernel_cache_dir() {
 Result<BuildResult> build(const BuildOptions& in) {
   Stopwatch sw;
   BuildOptions o = in;
-  if (o.release.empty()) return make_error("build kernel patch: no kernel release given (--kernel RELEASE)");
+  if (o.release.empty())
+    return make_error("build kernel patch: no kernel release given (--kernel RELEASE)");
   if (o.output.empty()) return make_error("build kernel patch: no output given (-o OUT.patch)");
   if (o.sources.empty()) return make_error("build kernel patch: no source files given");
   if (o.headers_dir.empty()) o.headers_dir = "/usr/src/linux-headers-" + o.release;
@@ -99,7 +100,8 @@ Result<BuildResult> build(const BuildOptions& in) {
   }
   const std::string include_dir = find_include_dir(o.include_dir);
   if (include_dir.empty())
-    return make_error("build kernel patch {}: <nines/kpatch.h> not found (set NINES_INCLUDE_DIR)", o.id);
+    return make_error("build kernel patch {}: <nines/kpatch.h> not found (set NINES_INCLUDE_DIR)",
+                      o.id);
 
   // 1. What the sources ask for.
   PatchSpec spec;
@@ -111,7 +113,8 @@ Result<BuildResult> build(const BuildOptions& in) {
     hash_parts.push_back(std::move(text));
   }
   if (spec.replacements.empty()) {
-    return make_error("build kernel patch {}: the sources replace nothing (no NINES_REPLACE)", o.id);
+    return make_error("build kernel patch {}: the sources replace nothing (no NINES_REPLACE)",
+                      o.id);
   }
 
   // 2. Where the kernel's symbols are.
@@ -119,8 +122,10 @@ Result<BuildResult> build(const BuildOptions& in) {
   syms.add_symvers(NINES_TRY(read_file(o.headers_dir + "/Module.symvers")));
   if (auto map = read_file(o.kernel_dir + "/System.map"); map) syms.add_system_map(*map);
   if (!syms.has_system_map()) {
-    spdlog::warn("build kernel patch {}: no System.map in {}: static symbols get sympos 0 and "
-                 "are checked only when the kernel loads the patch", o.id, o.kernel_dir);
+    spdlog::warn(
+        "build kernel patch {}: no System.map in {}: static symbols get sympos 0 and "
+        "are checked only when the kernel loads the patch",
+        o.id, o.kernel_dir);
   }
   std::string modules_dir = o.kernel_dir + "/modules";
   if (!fs::exists(modules_dir + "/modules.dep")) modules_dir = "/lib/modules/" + o.release;
@@ -130,8 +135,10 @@ Result<BuildResult> build(const BuildOptions& in) {
     module_objects.push_back(obj);
     std::string ko = find_module_file(modules_dir, obj);
     if (ko.empty()) {
-      spdlog::warn("build kernel patch {}: module {} not found under {}: its symbols are "
-                   "checked only when the kernel loads it", o.id, obj, modules_dir);
+      spdlog::warn(
+          "build kernel patch {}: module {} not found under {}: its symbols are "
+          "checked only when the kernel loads it",
+          o.id, obj, modules_dir);
       continue;
     }
     NINES_CHECK(syms.add_module_file(obj, ko));
@@ -145,7 +152,8 @@ Result<BuildResult> build(const BuildOptions& in) {
   KernelPatchMeta meta;
   meta.id = o.id;
   meta.release = o.release;
-  if (auto bid = read_file(o.kernel_dir + "/build-id"); bid) meta.build_id = std::string(trim(*bid));
+  if (auto bid = read_file(o.kernel_dir + "/build-id"); bid)
+    meta.build_id = std::string(trim(*bid));
   meta.module_name = src.module_name;
   for (const auto& r : spec.replacements) {
     auto pos = syms.function_pos(r.object, r.old_name, spec.hints);
@@ -163,15 +171,16 @@ Result<BuildResult> build(const BuildOptions& in) {
     work.path = tmpl;
   }
   NINES_CHECK(write_file_atomic(work.path + "/" + src.module_name + ".c", generate_module_c(src)));
-  NINES_CHECK(write_file_atomic(work.path + "/Kbuild", generate_kbuild(src.module_name, include_dir)));
+  NINES_CHECK(
+      write_file_atomic(work.path + "/Kbuild", generate_kbuild(src.module_name, include_dir)));
   Stopwatch make_sw;
-  auto made = run_process({"make", "-C", o.headers_dir, "M=" + work.path, "modules",
-                           "KBUILD_MODPOST_WARN=1"});
+  auto made = run_process(
+      {"make", "-C", o.headers_dir, "M=" + work.path, "modules", "KBUILD_MODPOST_WARN=1"});
   if (!made) return made.error().wrap(fmt::format("build kernel patch {}: run make", o.id));
   const std::string ko = work.path + "/" + src.module_name + ".ko";
   if (made->exit_code != 0 || !fs::exists(ko)) {
-    std::string tail = made->output.size() > 6000 ? made->output.substr(made->output.size() - 6000)
-                                                   : made->output;
+    std::string tail =
+        made->output.size() > 6000 ? made->output.substr(made->output.size() - 6000) : made->output;
     return make_error("build kernel patch {}: kbuild against {} failed (exit {}):\n{}", o.id,
                       o.headers_dir, made->exit_code, tail);
   }

@@ -19,14 +19,14 @@ inline constexpr const char* kDefaultKernelCache = "/var/cache/nines/kernel";
 std::string kernel_cache_dir();
 
 struct BuildOptions {
-  std::string release;                // required: the exact `uname -r` of the target
-  std::string headers_dir;            // default /usr/src/linux-headers-<release>
-  std::string kernel_dir;             // default <cache>/<release>: System.map, build-id, modules
-  std::string id;                     // default: the output's file name without extension
-  std::string output;                 // required: OUT.patch
-  std::vector<std::string> sources;   // required: C files with NINES_REPLACE markers
-  std::string include_dir;            // where <nines/kpatch.h> is; default: found at run time
-  bool keep_work_dir = false;         // keep the kbuild folder (its path is in the result)
+  std::string release;               // required: the exact `uname -r` of the target
+  std::string headers_dir;           // default /usr/src/linux-headers-<release>
+  std::string kernel_dir;            // default <cache>/<release>: System.map, build-id, modules
+  std::string id;                    // default: the output's file name without extension
+  std::string output;                // required: OUT.patch
+  std::vector<std::string> sources;  // required: C files with NINES_REPLACE markers
+  std::string include_dir;           // where <nines/kpatch.h> is; default: found at run time
+  bool keep_work_dir = false;        // keep the kbuild folder (its path is in the result)
 };
 
 struct BuildResult {

@@ -61,10 +61,13 @@ int cli_apply_bytes(std::string_view ko_bytes, const std::string& what, int64_t 
   auto r = apply_module(ko_bytes, o);
   if (!r) return fail("apply", r.error().wrap(what));
   std::string fns;
-  for (const auto& f : r->meta.functions) fns += (fns.empty() ? "" : ", ") + f.object + ":" + f.name;
-  std::printf("kernel: applied %s (version %" PRId64 ", module %s): %s; transition complete in "
-              "%.3f s (module load %.3f s)\n", r->meta.id.c_str(), version,
-              r->meta.module_name.c_str(), fns.c_str(), r->transition_s, r->load_s);
+  for (const auto& f : r->meta.functions)
+    fns += (fns.empty() ? "" : ", ") + f.object + ":" + f.name;
+  std::printf("kernel: applied %s (version %" PRId64
+              ", module %s): %s; transition complete in "
+              "%.3f s (module load %.3f s)\n",
+              r->meta.id.c_str(), version, r->meta.module_name.c_str(), fns.c_str(),
+              r->transition_s, r->load_s);
   for (const auto& m : r->unloaded) std::printf("kernel: unloaded replaced module %s\n", m.c_str());
   return 0;
 }
@@ -81,14 +84,15 @@ int cli_apply_file(const CliApplyArgs& a) {
                                       b->manifest.id, b->manifest.kind));
     // The manifest names the kernel too (bundle create checked it against the patch).
     if (!b->manifest.kernel_release.empty() && b->manifest.kernel_release != running_release())
-      return fail("apply", make_error("{}: bundle {} built for kernel {}, this kernel is {}", a.file,
-                                      b->manifest.id, b->manifest.kernel_release,
-                                      running_release()));
+      return fail("apply",
+                  make_error("{}: bundle {} built for kernel {}, this kernel is {}", a.file,
+                             b->manifest.id, b->manifest.kernel_release, running_release()));
     return cli_apply_bytes(b->payload, a.file, b->manifest.version, a.timeout_s, a.allow_downgrade);
   }
   if (!is_kernel_patch(*bytes))
     return fail("apply", make_error("{}: neither a bundle nor a kernel patch (.ko with a kernel "
-                                    ".nines.meta)", a.file));
+                                    ".nines.meta)",
+                                    a.file));
   return cli_apply_bytes(*bytes, a.file, a.version, a.timeout_s, a.allow_downgrade);
 }
 
@@ -98,8 +102,11 @@ int cli_list(const std::string& format) {
   if (format == "json") {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& p : *ps)
-      out.push_back({{"id", p.id}, {"version", p.version}, {"module", p.module_name},
-                     {"enabled", p.enabled}, {"transition", p.transition},
+      out.push_back({{"id", p.id},
+                     {"version", p.version},
+                     {"module", p.module_name},
+                     {"enabled", p.enabled},
+                     {"transition", p.transition},
                      {"functions", p.functions}});
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
@@ -133,21 +140,26 @@ std::function<int()> setup_kernel_commands(CLI::App& app) {
   auto rid = std::make_shared<std::string>();
   auto rtimeout = std::make_shared<double>(kDefaultTimeoutS);
 
-  CLI::App* b = app.add_subcommand("build", "Build a kernel live patch module (klp) from C sources");
+  CLI::App* b =
+      app.add_subcommand("build", "Build a kernel live patch module (klp) from C sources");
   b->add_option("--kernel,-k", bo->release, "Kernel release (uname -r) to build for")->required();
-  b->add_option("--headers", bo->headers_dir, "Kernel headers (default /usr/src/linux-headers-RELEASE)");
-  b->add_option("--kernel-dir", bo->kernel_dir, "System.map, build-id and modules (default: the kernel cache)");
+  b->add_option("--headers", bo->headers_dir,
+                "Kernel headers (default /usr/src/linux-headers-RELEASE)");
+  b->add_option("--kernel-dir", bo->kernel_dir,
+                "System.map, build-id and modules (default: the kernel cache)");
   b->add_option("--id", bo->id, "Patch id (default: the output's base name)");
   b->add_option("-o,--output", bo->output, "Output patch (.ko with .nines.meta)")->required();
   b->add_flag("--keep", bo->keep_work_dir, "Keep the kbuild folder");
   b->add_option("sources", bo->sources, "C sources of the patch")->required();
 
-  CLI::App* ap = app.add_subcommand("apply", "Load a kernel patch or kernel bundle and wait for its transition");
+  CLI::App* ap = app.add_subcommand(
+      "apply", "Load a kernel patch or kernel bundle and wait for its transition");
   ap->add_option("file", aa->file, "Kernel bundle or kernel patch (.ko)")->required();
   ap->add_option("--timeout", aa->timeout_s, "Seconds to wait for the transition (default 60)");
   ap->add_option("--version", aa->version, "Version of a raw patch (bundles carry their own)");
   ap->add_flag("--allow-downgrade", aa->allow_downgrade, "Apply an older version over a newer one");
-  ap->add_option("--trust", aa->trust_dir, "Trust store for bundles (default /etc/nines/trusted-keys.d)");
+  ap->add_option("--trust", aa->trust_dir,
+                 "Trust store for bundles (default /etc/nines/trusted-keys.d)");
 
   CLI::App* l = app.add_subcommand("list", "List kernel live patches");
   l->add_option("--format", *format, "text or json")->check(CLI::IsMember({"text", "json"}));

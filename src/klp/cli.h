@@ -28,9 +28,9 @@ bool is_kernel_file(std::string_view bytes);
 struct CliApplyArgs {
   std::string file;
   double timeout_s = kDefaultTimeoutS;
-  int64_t version = 0;           // for a raw .ko; a bundle's manifest gives its own
+  int64_t version = 0;  // for a raw .ko; a bundle's manifest gives its own
   bool allow_downgrade = false;
-  std::string trust_dir;         // default bundle::kDefaultTrustDir
+  std::string trust_dir;  // default bundle::kDefaultTrustDir
 };
 // Applies a kernel bundle (verified against the trust store; its manifest must be kind
 // "kernel" and name this kernel) or a raw kernel patch (.ko with .nines.meta).

@@ -71,7 +71,8 @@ Result<KlpRewriteReport> rewrite_livepatch_module(
       break;
     }
   }
-  if (!symscn || symsh.sh_entsize == 0) return make_error("rewrite livepatch module {}: no symbol table", path);
+  if (!symscn || symsh.sh_entsize == 0)
+    return make_error("rewrite livepatch module {}: no symbol table", path);
   Elf_Data* symdata = elf_getdata(symscn, nullptr);
   if (!symdata) return elf_error(path, "read symbol table");
   const size_t nsyms = symdata->d_size / symsh.sh_entsize;
@@ -100,7 +101,8 @@ Result<KlpRewriteReport> rewrite_livepatch_module(
       gelf_getsym(symdata, static_cast<int>(i), &s);
       s.st_name = static_cast<GElf_Word>(offs[j++]);
       s.st_shndx = kShnLivepatch;
-      if (!gelf_update_sym(symdata, static_cast<int>(i), &s)) return elf_error(path, "update symbol");
+      if (!gelf_update_sym(symdata, static_cast<int>(i), &s))
+        return elf_error(path, "update symbol");
       report.symbols.push_back(k);
     }
     elf_flagdata(symdata, ELF_C_SET, ELF_F_DIRTY);
@@ -136,8 +138,10 @@ Result<KlpRewriteReport> rewrite_livepatch_module(
       GElf_Rela r;
       if (!gelf_getrela(d, static_cast<int>(i), &r)) return elf_error(path, "read relocation");
       auto it = klp_syms.find(GELF_R_SYM(r.r_info));
-      if (it == klp_syms.end()) kept.push_back(r);
-      else moved[it->second.object].push_back(r);
+      if (it == klp_syms.end())
+        kept.push_back(r);
+      else
+        moved[it->second.object].push_back(r);
     }
     if (moved.empty()) continue;
     // Jump labels and static calls are set up by the module loader before livepatch
@@ -145,16 +149,18 @@ Result<KlpRewriteReport> rewrite_livepatch_module(
     const std::string_view tn = tname ? tname : "";
     if (tn == "__jump_table" || tn == ".static_call_sites") {
       const KlpSymbol& k = klp_syms.at(GELF_R_SYM(moved.begin()->second.front().r_info));
-      return make_error("rewrite livepatch module {}: {} refers to '{}', which is not exported: "
-                        "static keys and static calls of the kernel cannot be used from patch "
-                        "code unless exported", path, tn, k.name);
+      return make_error(
+          "rewrite livepatch module {}: {} refers to '{}', which is not exported: "
+          "static keys and static calls of the kernel cannot be used from patch "
+          "code unless exported",
+          path, tn, k.name);
     }
     for (size_t i = 0; i < kept.size(); ++i) gelf_update_rela(d, static_cast<int>(i), &kept[i]);
     d->d_size = kept.size() * sh.sh_entsize;
     elf_flagdata(d, ELF_C_SET, ELF_F_DIRTY);
     for (auto& [obj, relas] : moved)
-      new_relas.push_back({fmt::format(".klp.rela.{}.{}", obj, tname ? tname : ""), sh.sh_info,
-                           std::move(relas)});
+      new_relas.push_back(
+          {fmt::format(".klp.rela.{}.{}", obj, tname ? tname : ""), sh.sh_info, std::move(relas)});
   }
 
   // 3. New sections: the .klp.rela.* ones and .nines.meta, named in .shstrtab.

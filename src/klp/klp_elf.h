@@ -30,8 +30,8 @@ inline constexpr uint64_t kShfRelaLivepatch = 0x00100000;
 using SymbolResolver = std::function<Result<KlpSymbol>(const std::string& name)>;
 
 struct KlpRewriteReport {
-  std::vector<KlpSymbol> symbols;       // the livepatch symbols created
-  std::vector<std::string> sections;    // the .klp.rela.* sections created
+  std::vector<KlpSymbol> symbols;     // the livepatch symbols created
+  std::vector<std::string> sections;  // the .klp.rela.* sections created
 };
 
 // Makes the .nines.meta text once the livepatch symbols are known.

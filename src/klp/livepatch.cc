@@ -68,7 +68,8 @@ std::vector<std::string> nines_modules(const KernelRoots& roots) {
   std::vector<std::string> out;
   std::error_code ec;
   for (const auto& m : fs::directory_iterator(fs::path(roots.sys) / "module", ec))
-    if (fs::exists(m.path() / "parameters/nines_id", ec)) out.push_back(m.path().filename().string());
+    if (fs::exists(m.path() / "parameters/nines_id", ec))
+      out.push_back(m.path().filename().string());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -152,7 +153,8 @@ std::vector<std::string> kernel_log_lines(const std::vector<std::string>& needle
     for (const auto& nd : needles) hit = hit || line.find(nd) != std::string_view::npos;
     if (!hit) continue;
     // "<4>[    3.40] text" -> "text"
-    if (size_t b = line.find("] "); b != std::string_view::npos && b < 24) line = line.substr(b + 2);
+    if (size_t b = line.find("] "); b != std::string_view::npos && b < 24)
+      line = line.substr(b + 2);
     out.emplace_back(trim(line));
   }
   if (out.size() > max) out.erase(out.begin(), out.end() - static_cast<long>(max));

@@ -22,11 +22,11 @@ struct KernelRoots {
 };
 
 struct KernelPatchState {
-  std::string module_name;   // /sys/kernel/livepatch/<module_name>
-  std::string id;            // nines patch id; empty for a livepatch nines did not build
-  int64_t version = 0;       // from the bundle; 0 when loaded from a raw .ko
+  std::string module_name;  // /sys/kernel/livepatch/<module_name>
+  std::string id;           // nines patch id; empty for a livepatch nines did not build
+  int64_t version = 0;      // from the bundle; 0 when loaded from a raw .ko
   bool enabled = false;
-  bool transition = false;   // a transition (patching or unpatching) is in progress
+  bool transition = false;             // a transition (patching or unpatching) is in progress
   std::vector<std::string> functions;  // "vmlinux:cmdline_proc_show", "binfmt_misc:bm_status_read"
 };
 

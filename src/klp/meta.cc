@@ -9,7 +9,9 @@ namespace nines::klp {
 nlohmann::json meta_to_json(const KernelPatchMeta& m) {
   nlohmann::json fns = nlohmann::json::array();
   for (const auto& f : m.functions)
-    fns.push_back({{"name", f.name}, {"replacement", f.replacement}, {"object", f.object},
+    fns.push_back({{"name", f.name},
+                   {"replacement", f.replacement},
+                   {"object", f.object},
                    {"sympos", f.sympos}});
   return {{"format", 1},
           {"kind", "kernel"},
@@ -21,7 +23,8 @@ nlohmann::json meta_to_json(const KernelPatchMeta& m) {
 }
 
 Result<KernelPatchMeta> meta_from_json(const nlohmann::json& j) {
-  auto str = [&](const nlohmann::json& o, const char* key, const char* field) -> Result<std::string> {
+  auto str = [&](const nlohmann::json& o, const char* key,
+                 const char* field) -> Result<std::string> {
     auto it = o.find(key);
     if (it == o.end() || !it->is_string())
       return make_error("kernel patch metadata: {} is missing or not a string", field);
@@ -31,17 +34,20 @@ Result<KernelPatchMeta> meta_from_json(const nlohmann::json& j) {
   KernelPatchMeta m;
   std::string kind = NINES_TRY(str(j, "kind", "kind"));
   if (kind != "kernel")
-    return make_error("kernel patch metadata: kind is '{}', not 'kernel' (a user-space patch?)", kind);
+    return make_error("kernel patch metadata: kind is '{}', not 'kernel' (a user-space patch?)",
+                      kind);
   m.id = NINES_TRY(str(j, "id", "id"));
   auto k = j.find("kernel");
-  if (k == j.end() || !k->is_object()) return make_error("kernel patch metadata: kernel is missing");
+  if (k == j.end() || !k->is_object())
+    return make_error("kernel patch metadata: kernel is missing");
   m.release = NINES_TRY(str(*k, "release", "kernel.release"));
   if (m.release.empty()) return make_error("kernel patch metadata: kernel.release is empty");
   if (k->contains("build_id")) m.build_id = NINES_TRY(str(*k, "build_id", "kernel.build_id"));
   m.module_name = NINES_TRY(str(j, "module", "module"));
   if (m.module_name.empty() || m.module_name.size() > 55 ||
       !std::all_of(m.module_name.begin(), m.module_name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_';
       }))
     return make_error("kernel patch metadata: module '{}' is not a module name", m.module_name);
   auto fns = j.find("functions");
@@ -49,7 +55,8 @@ Result<KernelPatchMeta> meta_from_json(const nlohmann::json& j) {
     return make_error("kernel patch metadata: functions is missing or empty");
   for (size_t i = 0; i < fns->size(); ++i) {
     const auto& f = (*fns)[i];
-    if (!f.is_object()) return make_error("kernel patch metadata: functions[{}] is not an object", i);
+    if (!f.is_object())
+      return make_error("kernel patch metadata: functions[{}] is not an object", i);
     KernelFunction kf;
     kf.name = NINES_TRY(str(f, "name", "functions[].name"));
     kf.replacement = NINES_TRY(str(f, "replacement", "functions[].replacement"));

@@ -74,7 +74,8 @@ std::string generate_module_c(const ModuleSource& src) {
        "module_init(nines_klp_init);\nmodule_exit(nines_klp_exit);\n"
        "MODULE_LICENSE(\"GPL\");\n"
        "MODULE_INFO(livepatch, \"Y\");\n";
-  c += fmt::format("MODULE_DESCRIPTION({});\n", c_string("nines kernel live patch " + src.patch_id));
+  c +=
+      fmt::format("MODULE_DESCRIPTION({});\n", c_string("nines kernel live patch " + src.patch_id));
   return c;
 }
 

@@ -12,11 +12,11 @@
 namespace nines::klp {
 
 struct ModuleSource {
-  std::string module_name;                  // KBUILD_MODNAME, also /sys/kernel/livepatch/<it>
-  std::string patch_id;                     // exposed as /sys/module/<m>/parameters/nines_id
-  std::vector<std::string> source_paths;    // absolute paths, #included in order
+  std::string module_name;                // KBUILD_MODNAME, also /sys/kernel/livepatch/<it>
+  std::string patch_id;                   // exposed as /sys/module/<m>/parameters/nines_id
+  std::vector<std::string> source_paths;  // absolute paths, #included in order
   PatchSpec spec;
-  std::vector<int64_t> old_sympos;          // one per spec.replacements
+  std::vector<int64_t> old_sympos;  // one per spec.replacements
 };
 
 // The module's C text. Every kernel patch is cumulative: `.replace = true`.

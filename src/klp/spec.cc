@@ -18,23 +18,41 @@ std::string strip_comments_and_strings(std::string_view s) {
     char n = i + 1 < out.size() ? out[i + 1] : '\0';
     switch (st) {
       case kCode:
-        if (c == '/' && n == '/') { st = kLine; out[i] = ' '; }
-        else if (c == '/' && n == '*') { st = kBlock; out[i] = ' '; out[++i] = ' '; }
-        else if (c == '"') st = kStr;
-        else if (c == '\'') st = kChr;
+        if (c == '/' && n == '/') {
+          st = kLine;
+          out[i] = ' ';
+        } else if (c == '/' && n == '*') {
+          st = kBlock;
+          out[i] = ' ';
+          out[++i] = ' ';
+        } else if (c == '"')
+          st = kStr;
+        else if (c == '\'')
+          st = kChr;
         break;
       case kLine:
-        if (c == '\n') st = kCode; else out[i] = ' ';
+        if (c == '\n')
+          st = kCode;
+        else
+          out[i] = ' ';
         break;
       case kBlock:
-        if (c == '*' && n == '/') { st = kCode; out[i] = ' '; out[++i] = ' '; }
-        else if (c != '\n') out[i] = ' ';
+        if (c == '*' && n == '/') {
+          st = kCode;
+          out[i] = ' ';
+          out[++i] = ' ';
+        } else if (c != '\n')
+          out[i] = ' ';
         break;
       case kStr:
       case kChr:
-        if (c == '\\' && n != '\0' && n != '\n') { out[i] = ' '; out[++i] = ' '; }
-        else if ((st == kStr && c == '"') || (st == kChr && c == '\'')) st = kCode;
-        else if (c != '\n') out[i] = ' ';
+        if (c == '\\' && n != '\0' && n != '\n') {
+          out[i] = ' ';
+          out[++i] = ' ';
+        } else if ((st == kStr && c == '"') || (st == kChr && c == '\''))
+          st = kCode;
+        else if (c != '\n')
+          out[i] = ' ';
         break;
     }
   }
@@ -82,8 +100,8 @@ Status scan_patch_source(std::string_view text, const std::string& file, PatchSp
   for (auto it = std::sregex_iterator(code.begin(), code.end(), kMarker);
        it != std::sregex_iterator(); ++it) {
     const std::smatch& m = *it;
-    size_t line = 1 + static_cast<size_t>(
-                          std::count(code.begin(), code.begin() + m.position(0), '\n'));
+    size_t line =
+        1 + static_cast<size_t>(std::count(code.begin(), code.begin() + m.position(0), '\n'));
     // A marker inside a #define is the author's own wrapper, not a use.
     size_t bol = code.rfind('\n', static_cast<size_t>(m.position(0)));
     std::string_view line_text = trim(std::string_view(code).substr(
@@ -122,7 +140,8 @@ Status scan_patch_source(std::string_view text, const std::string& file, PatchSp
       spec.hints.push_back({module_name_of(args[0]), args[1], *pos});
     } else {
       bool in = kind.ends_with("_IN");
-      if (args.size() != (in ? 2u : 1u)) return fail(fmt::format("expects {} argument(s)", in ? 2 : 1));
+      if (args.size() != (in ? 2u : 1u))
+        return fail(fmt::format("expects {} argument(s)", in ? 2 : 1));
       std::string base = in ? kind.substr(0, kind.size() - 3) : kind;
       std::transform(base.begin(), base.end(), base.begin(), ::tolower);
       Callback c{in ? module_name_of(args[0]) : std::string(kVmlinux), base, args.back()};

@@ -117,8 +117,8 @@ Result<int64_t> KernelSymbols::function_pos(const std::string& object, const std
   if (n == 0) return make_error("{} has no function '{}' to replace", object, name);
   if (n > 1) {
     return make_error(
-        "function '{}' is defined {} times in {}: say which with NINES_KSYM({}, {}, pos)", name,
-        n, object, object, name);
+        "function '{}' is defined {} times in {}: say which with NINES_KSYM({}, {}, pos)", name, n,
+        object, object, name);
   }
   return int64_t{0};
 }

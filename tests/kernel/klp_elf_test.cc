@@ -2,9 +2,9 @@
 // module-elf-format rules are checked by reading the result back with libelf.
 #include "klp/klp_elf.h"
 
+#include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -45,14 +45,18 @@ void read_elf(const std::string& path, std::map<std::string, SectionInfo>& secs,
   for (Elf_Scn* s = elf_nextscn(e, nullptr); s; s = elf_nextscn(e, s)) {
     GElf_Shdr sh;
     gelf_getshdr(s, &sh);
-    if (sh.sh_type == SHT_SYMTAB) { symscn = s; symsh = sh; }
+    if (sh.sh_type == SHT_SYMTAB) {
+      symscn = s;
+      symsh = sh;
+    }
   }
   ASSERT_NE(symscn, nullptr);
   Elf_Data* symdata = elf_getdata(symscn, nullptr);
   for (size_t i = 1; i < symdata->d_size / symsh.sh_entsize; ++i) {
     GElf_Sym sym;
     gelf_getsym(symdata, static_cast<int>(i), &sym);
-    if (sym.st_shndx == kShnLivepatch) livepatch_syms.emplace_back(elf_strptr(e, symsh.sh_link, sym.st_name));
+    if (sym.st_shndx == kShnLivepatch)
+      livepatch_syms.emplace_back(elf_strptr(e, symsh.sh_link, sym.st_name));
   }
   for (Elf_Scn* s = elf_nextscn(e, nullptr); s; s = elf_nextscn(e, s)) {
     GElf_Shdr sh;
@@ -89,8 +93,10 @@ extern int exported_fn(int);
 extern int static_helper(int);
 extern int module_var;
 int new_fn(int x) { return exported_fn(x) + static_helper(x) + module_var; }
-)").ok());
-    auto r = run_checked({"gcc", "-O2", "-c", "-fno-pic", "-mcmodel=kernel", "-o", obj_, (dir_ / "p.c").string()});
+)")
+                    .ok());
+    auto r = run_checked(
+        {"gcc", "-O2", "-c", "-fno-pic", "-mcmodel=kernel", "-o", obj_, (dir_ / "p.c").string()});
     ASSERT_TRUE(r.ok()) << r.error().message;
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -133,9 +139,11 @@ TEST_F(KlpElf, TurnsUnexportedReferencesIntoLivepatchSymbolsAndSections) {
             std::vector<std::string>{".klp.sym.binfmt_misc.module_var,0"});
   // The ordinary relocations keep only what the module loader resolves.
   ASSERT_TRUE(secs.count(".rela.text"));
-  for (const auto& s : secs[".rela.text"].rela_symbols) EXPECT_EQ(s.find(".klp.sym."), std::string::npos) << s;
-  EXPECT_NE(std::find(secs[".rela.text"].rela_symbols.begin(), secs[".rela.text"].rela_symbols.end(),
-                      "exported_fn"), secs[".rela.text"].rela_symbols.end());
+  for (const auto& s : secs[".rela.text"].rela_symbols)
+    EXPECT_EQ(s.find(".klp.sym."), std::string::npos) << s;
+  EXPECT_NE(std::find(secs[".rela.text"].rela_symbols.begin(),
+                      secs[".rela.text"].rela_symbols.end(), "exported_fn"),
+            secs[".rela.text"].rela_symbols.end());
   // The metadata section is there and not loaded.
   ASSERT_TRUE(secs.count(".nines.meta"));
   EXPECT_FALSE(secs[".nines.meta"].flags & SHF_ALLOC);
@@ -154,8 +162,9 @@ TEST_F(KlpElf, AnUnresolvableSymbolStopsTheRewriteWithItsName) {
   auto resolve = [](const std::string& n) -> Result<KlpSymbol> {
     return make_error("symbol '{}' is nowhere", n);
   };
-  auto rep = rewrite_livepatch_module(obj_, [](const std::string&) { return false; }, resolve,
-                                      [](const std::vector<KlpSymbol>&) { return std::string("{}"); });
+  auto rep = rewrite_livepatch_module(
+      obj_, [](const std::string&) { return false; }, resolve,
+      [](const std::vector<KlpSymbol>&) { return std::string("{}"); });
   ASSERT_FALSE(rep.ok());
   EXPECT_NE(rep.error().message.find("is nowhere"), std::string::npos);
 }
@@ -163,13 +172,17 @@ TEST_F(KlpElf, AnUnresolvableSymbolStopsTheRewriteWithItsName) {
 TEST_F(KlpElf, RefusesJumpLabelsOnNonExportedKeys) {
   // What static_branch_unlikely(&key) leaves behind: a __jump_table entry against the key.
   std::string src = (dir_ / "j.c").string(), obj = (dir_ / "j.o").string();
-  ASSERT_TRUE(write_file_atomic(src, "asm(\".pushsection __jump_table, \\\"aw\\\"\\n"
-                                     ".quad some_static_key\\n.popsection\");\n").ok());
+  ASSERT_TRUE(write_file_atomic(src,
+                                "asm(\".pushsection __jump_table, \\\"aw\\\"\\n"
+                                ".quad some_static_key\\n.popsection\");\n")
+                  .ok());
   auto cc = run_checked({"gcc", "-c", "-o", obj, src});
   ASSERT_TRUE(cc.ok()) << cc.error().message;
   auto rep = rewrite_livepatch_module(
       obj, [](const std::string&) { return false; },
-      [](const std::string& n) -> Result<KlpSymbol> { return KlpSymbol{"vmlinux", n, 0}; },
+      [](const std::string& n) -> Result<KlpSymbol> {
+        return KlpSymbol{"vmlinux", n, 0};
+      },
       [](const std::vector<KlpSymbol>&) { return std::string("{}"); });
   ASSERT_FALSE(rep.ok());
   EXPECT_NE(rep.error().message.find("__jump_table refers to 'some_static_key'"), std::string::npos)
@@ -179,9 +192,10 @@ TEST_F(KlpElf, RefusesJumpLabelsOnNonExportedKeys) {
 TEST_F(KlpElf, RefusesWhatIsNotARelocatableObject) {
   std::string notelf = (dir_ / "x.txt").string();
   ASSERT_TRUE(write_file_atomic(notelf, "hello").ok());
-  auto rep = rewrite_livepatch_module(notelf, [](const std::string&) { return true; },
-                                      [](const std::string&) -> Result<KlpSymbol> { return KlpSymbol{}; },
-                                      [](const std::vector<KlpSymbol>&) { return std::string("{}"); });
+  auto rep = rewrite_livepatch_module(
+      notelf, [](const std::string&) { return true; },
+      [](const std::string&) -> Result<KlpSymbol> { return KlpSymbol{}; },
+      [](const std::vector<KlpSymbol>&) { return std::string("{}"); });
   ASSERT_FALSE(rep.ok());
   EXPECT_NE(rep.error().message.find(notelf), std::string::npos);
 }

@@ -28,8 +28,8 @@ class FakeKernel : public ::testing::Test {
     fs::create_directories((root_ / rel).parent_path());
     ASSERT_TRUE(write_file_atomic((root_ / rel).string(), text).ok());
   }
-  void patch(const std::string& mod, const std::string& id, const std::string& version, bool enabled,
-             bool transition) {
+  void patch(const std::string& mod, const std::string& id, const std::string& version,
+             bool enabled, bool transition) {
     put("sys/kernel/livepatch/" + mod + "/enabled", enabled ? "1\n" : "0\n");
     put("sys/kernel/livepatch/" + mod + "/transition", transition ? "1\n" : "0\n");
     fs::create_directories(root_ / "sys/kernel/livepatch" / mod / "vmlinux/cmdline_proc_show,1");
@@ -102,8 +102,16 @@ TEST(Notes, FindsTheGnuBuildId) {
   // One unrelated note, then NT_GNU_BUILD_ID with a 4-byte id.
   std::string n;
   auto u32 = [&](uint32_t v) { n.append(reinterpret_cast<const char*>(&v), 4); };
-  u32(6); u32(4); u32(1); n += std::string("Linux\0\0\0", 8); n += std::string("\1\2\3\4", 4);
-  u32(4); u32(4); u32(3); n += std::string("GNU\0", 4); n += std::string("\xde\xad\xbe\xef", 4);
+  u32(6);
+  u32(4);
+  u32(1);
+  n += std::string("Linux\0\0\0", 8);
+  n += std::string("\1\2\3\4", 4);
+  u32(4);
+  u32(4);
+  u32(3);
+  n += std::string("GNU\0", 4);
+  n += std::string("\xde\xad\xbe\xef", 4);
   EXPECT_EQ(build_id_from_notes(n), "deadbeef");
   EXPECT_EQ(build_id_from_notes(n.substr(0, 20)), "");  // truncated: no crash, no id
   EXPECT_EQ(build_id_from_notes(""), "");

@@ -29,8 +29,10 @@ TEST(ModGen, GeneratesACumulativeKlpPatch) {
   EXPECT_TRUE(has(c, ".replace = true"));
   EXPECT_TRUE(has(c, "klp_enable_patch(&nines_patch)"));
   EXPECT_TRUE(has(c, "MODULE_INFO(livepatch, \"Y\")"));
-  EXPECT_TRUE(has(c, ".old_name = \"cmdline_proc_show\", .new_func = (void *)new_show, .old_sympos = 0"));
-  EXPECT_TRUE(has(c, ".old_name = \"bm_status_read\", .new_func = (void *)new_read, .old_sympos = 2"));
+  EXPECT_TRUE(
+      has(c, ".old_name = \"cmdline_proc_show\", .new_func = (void *)new_show, .old_sympos = 0"));
+  EXPECT_TRUE(
+      has(c, ".old_name = \"bm_status_read\", .new_func = (void *)new_read, .old_sympos = 2"));
   EXPECT_TRUE(has(c, ".name = \"binfmt_misc\""));
   EXPECT_TRUE(has(c, ".callbacks.pre_patch = my_pre"));
   EXPECT_TRUE(has(c, "static char *nines_id = \"fix-1\""));
@@ -45,8 +47,12 @@ TEST(ModGen, ModuleNamesAreSafeAndFitTheKernelLimit) {
 }
 
 TEST(Meta, RoundTripsAndRefusesUserSpacePatches) {
-  KernelPatchMeta m{"fix-1", "6.1.0-57-cloud-amd64", "abcd", "nines_fix_1_x",
-                    {{"cmdline_proc_show", "new_show", "vmlinux", 0}}, {".klp.sym.vmlinux.x,0"}};
+  KernelPatchMeta m{"fix-1",
+                    "6.1.0-57-cloud-amd64",
+                    "abcd",
+                    "nines_fix_1_x",
+                    {{"cmdline_proc_show", "new_show", "vmlinux", 0}},
+                    {".klp.sym.vmlinux.x,0"}};
   auto back = meta_from_json(meta_to_json(m));
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(back->release, m.release);

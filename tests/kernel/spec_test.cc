@@ -11,7 +11,9 @@ TEST(Spec, ReadsReplacementsOfVmlinuxAndModules) {
 static int new_show(void) { return 0; }
 NINES_REPLACE(cmdline_proc_show, new_show);
 NINES_REPLACE_IN(binfmt-misc, bm_status_read, new_read);
-)src", "p.c", s).ok());
+)src",
+                                "p.c", s)
+                  .ok());
   ASSERT_EQ(s.replacements.size(), 2u);
   EXPECT_EQ(s.replacements[0].object, "vmlinux");
   EXPECT_EQ(s.replacements[0].old_name, "cmdline_proc_show");
@@ -28,7 +30,9 @@ TEST(Spec, IgnoresMarkersInCommentsStringsAndDefines) {
 const char *x = "NINES_REPLACE(e, f)";
 #define MY(o, n) NINES_REPLACE(o, n)
 NINES_REPLACE(g, h);
-)src", "p.c", s).ok());
+)src",
+                                "p.c", s)
+                  .ok());
   ASSERT_EQ(s.replacements.size(), 1u);
   EXPECT_EQ(s.replacements[0].old_name, "g");
 }
@@ -40,7 +44,9 @@ NINES_REPLACE(f, g);
 NINES_PRE_PATCH(pre);
 NINES_POST_UNPATCH_IN(binfmt_misc, post);
 NINES_KSYM(vmlinux, enabled, 2);
-)src", "p.c", s).ok());
+)src",
+                                "p.c", s)
+                  .ok());
   ASSERT_EQ(s.callbacks.size(), 2u);
   EXPECT_EQ(s.callbacks[0].object, "vmlinux");
   EXPECT_EQ(s.callbacks[0].kind, "pre_patch");

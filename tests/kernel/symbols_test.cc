@@ -60,7 +60,8 @@ TEST(Symbols, UnknownNameIsAnErrorWhenSystemMapIsKnown) {
 
 TEST(Symbols, WithoutSystemMapUnknownNamesAreAssumedUniqueInVmlinux) {
   KernelSymbols k;
-  k.add_system_map("ffffffffffffffff B The real System.map is in the linux-image-<version>-dbg package\n");
+  k.add_system_map(
+      "ffffffffffffffff B The real System.map is in the linux-image-<version>-dbg package\n");
   EXPECT_FALSE(k.has_system_map());
   auto r = k.resolve("anything", {}, {});
   ASSERT_TRUE(r.ok());
