@@ -35,20 +35,28 @@ enum SectionType : uint32_t {
 
 const char* section_name(uint32_t t) {
   switch (t) {
-    case kManifest: return "manifest";
-    case kPayloadSha256: return "payload-sha256";
-    case kPayload: return "payload";
-    case kSignature: return "signature";
+    case kManifest:
+      return "manifest";
+    case kPayloadSha256:
+      return "payload-sha256";
+    case kPayload:
+      return "payload";
+    case kSignature:
+      return "signature";
   }
   return "unknown";
 }
 
 size_t section_limit(uint32_t t) {
   switch (t) {
-    case kManifest: return kMaxManifestBytes;
-    case kPayloadSha256: return 32;
-    case kPayload: return kMaxPayloadBytes;
-    case kSignature: return 96;
+    case kManifest:
+      return kMaxManifestBytes;
+    case kPayloadSha256:
+      return 32;
+    case kPayload:
+      return kMaxPayloadBytes;
+    case kSignature:
+      return 96;
   }
   return 0;
 }
@@ -180,8 +188,7 @@ Result<Bundle> parse_bundle(std::string_view bytes) {
     return make_error("bundle: payload-sha256 section is {} bytes, expected 32",
                       sec[kPayloadSha256].size());
   if (count == 4 && sec[kSignature].size() != 96)
-    return make_error("bundle: signature section is {} bytes, expected 96",
-                      sec[kSignature].size());
+    return make_error("bundle: signature section is {} bytes, expected 96", sec[kSignature].size());
   if (sec[kPayload].empty()) return make_error("bundle: payload section is empty");
 
   b.manifest_text = std::string(sec[kManifest]);
@@ -189,8 +196,8 @@ Result<Bundle> parse_bundle(std::string_view bytes) {
   if (!m) return m.error().wrap("bundle");
   b.manifest = std::move(*m);
   b.payload = std::string(sec[kPayload]);
-  b.payload_sha256_hex = to_hex(std::span<const uint8_t>(
-      reinterpret_cast<const uint8_t*>(sec[kPayloadSha256].data()), 32));
+  b.payload_sha256_hex = to_hex(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(sec[kPayloadSha256].data()), 32));
   if (count == 4) {
     PublicKey pk;
     std::memcpy(pk.bytes.data(), sec[kSignature].data(), 32);
@@ -217,9 +224,10 @@ Status verify_bundle(const Bundle& b, const std::vector<TrustedKey>& trusted) {
   if (crypto_sign_verify_detached(b.signature.data(),
                                   reinterpret_cast<const unsigned char*>(msg.data()), msg.size(),
                                   b.signer->bytes.data()) != 0)
-    return make_error("{}: bad signature (key {}): manifest or digest altered, or not signed "
-                      "by this key",
-                      who, b.signer_fingerprint);
+    return make_error(
+        "{}: bad signature (key {}): manifest or digest altered, or not signed "
+        "by this key",
+        who, b.signer_fingerprint);
   std::string computed = sha256_hex(b.payload);
   if (computed != b.payload_sha256_hex)
     return make_error("{}: payload digest mismatch (stated sha256 {}, computed {})", who,
@@ -230,8 +238,7 @@ Status verify_bundle(const Bundle& b, const std::vector<TrustedKey>& trusted) {
 Result<Bundle> open_verified(std::string_view bytes, const std::string& trust_dir) {
   Bundle b = NINES_TRY(parse_bundle(bytes));
   auto trusted = load_trust_store(trust_dir);
-  if (!trusted)
-    return trusted.error().wrap(fmt::format("verify bundle {}", b.manifest.id));
+  if (!trusted) return trusted.error().wrap(fmt::format("verify bundle {}", b.manifest.id));
   if (trusted->empty())
     return make_error("verify bundle {}: trust store {} holds no public keys (*.pub)",
                       b.manifest.id, trust_dir);

@@ -51,7 +51,7 @@ struct Manifest {
   std::string target_name, target_build_id, kernel_release;
   std::string description;
   std::vector<Cve> cves;
-  std::string published;   // RFC 3339, as written by the publisher
+  std::string published;  // RFC 3339, as written by the publisher
   int64_t published_unix = 0;
 };
 
@@ -117,9 +117,9 @@ Result<std::vector<TrustedKey>> load_trust_store(const std::string& dir);
 struct Bundle {
   Manifest manifest;
   std::string payload;
-  std::string payload_sha256_hex;   // as stated in the bundle (and signed)
-  std::string signer_fingerprint;   // empty when the bundle is unsigned
-  std::string raw;                  // the whole file
+  std::string payload_sha256_hex;  // as stated in the bundle (and signed)
+  std::string signer_fingerprint;  // empty when the bundle is unsigned
+  std::string raw;                 // the whole file
   // Beyond the contract: the exact signed bytes, for inspect and re-verification.
   std::string manifest_text;
   std::optional<PublicKey> signer;

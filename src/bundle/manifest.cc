@@ -13,7 +13,7 @@ namespace {
 
 constexpr size_t kMaxIdLen = 128;
 constexpr size_t kMaxDescriptionLen = 4096;
-constexpr size_t kMaxLineLen = 512;     // CVE description, URL, names, releases
+constexpr size_t kMaxLineLen = 512;  // CVE description, URL, names, releases
 constexpr size_t kMaxCves = 256;
 constexpr size_t kMaxBuildIdHex = 128;  // GNU build-ids are 20 bytes; leave room
 
@@ -39,8 +39,11 @@ bool has_control_chars(std::string_view s, bool allow_newlines) {
 size_t decode_utf8(std::string_view s, size_t i, char32_t& cp) {
   auto byte = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
   unsigned char c = byte(0);
-  size_t n = c < 0x80 ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3
-                                                       : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+  size_t n = c < 0x80                   ? 1
+             : (c >= 0xc2 && c <= 0xdf) ? 2
+             : (c >= 0xe0 && c <= 0xef) ? 3
+             : (c >= 0xf0 && c <= 0xf4) ? 4
+                                        : 0;
   if (n == 0 || n > s.size() - i) return 0;
   cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
   for (size_t k = 1; k < n; ++k) {
@@ -92,9 +95,10 @@ Result<std::string> asciify_toml(std::string_view in) {
       else if (st == kBare)
         return make_error("manifest: line {}: non-ASCII character outside a string", line);
       else
-        return make_error("manifest: line {}: non-ASCII text must be in a \"double-quoted\" "
-                          "string, not a 'literal' one",
-                          line);
+        return make_error(
+            "manifest: line {}: non-ASCII text must be in a \"double-quoted\" "
+            "string, not a 'literal' one",
+            line);
       i += n;
       continue;
     }
@@ -133,8 +137,7 @@ Result<std::string> asciify_toml(std::string_view in) {
           out.push_back('\\');
           ++i;
           if (i < in.size() && static_cast<unsigned char>(in[i]) >= 0x80)
-            return make_error("manifest: line {}: a backslash before a non-ASCII character",
-                              line);
+            return make_error("manifest: line {}: a backslash before a non-ASCII character", line);
           if (i < in.size() && in[i] != '\n') out.push_back(in[i++]);
           continue;
         }
@@ -192,8 +195,8 @@ Status check_build_id(std::string_view field, std::string_view v) {
 }
 
 bool id_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == '-' || c == '+';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-' || c == '+';
 }
 
 // Reads an optional string key; a present key of another type is refused.
@@ -212,8 +215,8 @@ Status refuse_unknown_keys(const toml::table& t, std::string_view where,
     bool ok = false;
     for (auto kk : known) ok = ok || k.str() == kk;
     if (!ok) {
-      std::string name = where.empty() ? std::string(k.str())
-                                       : fmt::format("{}.{}", where, k.str());
+      std::string name =
+          where.empty() ? std::string(k.str()) : fmt::format("{}.{}", where, k.str());
       return field_error(name, "unknown key");
     }
   }
@@ -230,13 +233,12 @@ Status validate(const Manifest& m, bool require_target) {
   NINES_CHECK(check_text("id", m.id, kMaxIdLen, false, true));
   for (char c : m.id)
     if (!id_char(c))
-      return field_error("id", fmt::format("'{}' may only contain letters, digits and ._+-",
-                                           m.id));
+      return field_error("id", fmt::format("'{}' may only contain letters, digits and ._+-", m.id));
   if (m.id == "." || m.id == "..") return field_error("id", "must not be '.' or '..'");
   if (m.version < 1) return field_error("version", fmt::format("{} is not >= 1", m.version));
   if (m.kind != "userspace" && m.kind != "kernel")
-    return field_error("kind", fmt::format("'{}' is not one of userspace, kernel",
-                                           m.kind.substr(0, 64)));
+    return field_error("kind",
+                       fmt::format("'{}' is not one of userspace, kernel", m.kind.substr(0, 64)));
   if (m.kind == "userspace") {
     NINES_CHECK(check_text("target.name", m.target_name, kMaxLineLen, false, require_target));
     if (m.target_name.find('/') != std::string::npos)
@@ -246,8 +248,7 @@ Status validate(const Manifest& m, bool require_target) {
     if (!m.kernel_release.empty())
       return field_error("target.release", "only for kind = \"kernel\"");
   } else {
-    NINES_CHECK(check_text("target.release", m.kernel_release, kMaxLineLen, false,
-                           require_target));
+    NINES_CHECK(check_text("target.release", m.kernel_release, kMaxLineLen, false, require_target));
     if (!m.target_name.empty()) return field_error("target.name", "only for kind = \"userspace\"");
   }
   NINES_CHECK(check_build_id("target.build_id", m.target_build_id));
@@ -283,11 +284,21 @@ std::string toml_quote(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20 || c == 0x7f)
           out += fmt::format("\\u{:04x}", c);
@@ -345,8 +356,8 @@ Result<Manifest> parse_manifest(std::string_view text, bool require_target) {
   if (!kind) return field_error("kind", "missing");
   m.kind = *kind;
   if (m.kind != "userspace" && m.kind != "kernel")
-    return field_error("kind", fmt::format("'{}' is not one of userspace, kernel",
-                                           m.kind.substr(0, 64)));
+    return field_error("kind",
+                       fmt::format("'{}' is not one of userspace, kernel", m.kind.substr(0, 64)));
 
   auto desc = NINES_TRY(get_string(root, "description", "description"));
   m.description = desc.value_or("");
@@ -372,7 +383,8 @@ Result<Manifest> parse_manifest(std::string_view text, bool require_target) {
     if (!t) return field_error("target", "must be a table");
     NINES_CHECK(refuse_unknown_keys(*t, "target", {"name", "build_id", "release"}));
     m.target_name = NINES_TRY(get_string(*t, "name", "target.name")).value_or("");
-    m.target_build_id = lower(NINES_TRY(get_string(*t, "build_id", "target.build_id")).value_or(""));
+    m.target_build_id =
+        lower(NINES_TRY(get_string(*t, "build_id", "target.build_id")).value_or(""));
     m.kernel_release = NINES_TRY(get_string(*t, "release", "target.release")).value_or("");
   } else if (require_target) {
     return field_error("target", "missing");
@@ -381,7 +393,8 @@ Result<Manifest> parse_manifest(std::string_view text, bool require_target) {
   if (const toml::node* cn = root.get("cves")) {
     const auto* arr = cn->as_array();
     if (!arr) return field_error("cves", "must be an array of tables ([[cves]])");
-    if (arr->size() > kMaxCves) return field_error("cves", fmt::format("more than {} entries", kMaxCves));
+    if (arr->size() > kMaxCves)
+      return field_error("cves", fmt::format("more than {} entries", kMaxCves));
     for (size_t i = 0; i < arr->size(); ++i) {
       std::string f = fmt::format("cves[{}]", i);
       const auto* ct = (*arr)[i].as_table();
@@ -427,10 +440,8 @@ std::string manifest_to_toml(const Manifest& m) {
 nlohmann::json manifest_to_json(const Manifest& m) {
   nlohmann::json cves = nlohmann::json::array();
   for (const Cve& c : m.cves)
-    cves.push_back({{"id", c.id},
-                    {"severity", c.severity},
-                    {"description", c.description},
-                    {"url", c.url}});
+    cves.push_back(
+        {{"id", c.id}, {"severity", c.severity}, {"description", c.description}, {"url", c.url}});
   nlohmann::json j = {{"id", m.id},
                       {"version", m.version},
                       {"kind", m.kind},

@@ -34,8 +34,8 @@ Status reconcile_field(std::string& manifest_value, std::string patch_value,
     return {};
   }
   if (manifest_value != patch_value)
-    return make_error("manifest {} '{}' contradicts the patch object ('{}')", field,
-                      manifest_value, patch_value);
+    return make_error("manifest {} '{}' contradicts the patch object ('{}')", field, manifest_value,
+                      patch_value);
   return {};
 }
 
@@ -91,8 +91,7 @@ Status reconcile_with_patch(Manifest& m, const nlohmann::json& meta) {
   } else {
     auto k = meta.find("kernel");
     if (k != meta.end() && k->is_object()) {
-      NINES_CHECK(reconcile_field(m.kernel_release, json_string(*k, "release"),
-                                  "target.release"));
+      NINES_CHECK(reconcile_field(m.kernel_release, json_string(*k, "release"), "target.release"));
       NINES_CHECK(
           reconcile_field(m.target_build_id, json_string(*k, "build_id"), "target.build_id"));
     }

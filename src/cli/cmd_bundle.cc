@@ -38,8 +38,8 @@ int run_create(const BundleOptions& o) {
   if (auto s = bundle::reconcile_with_patch(*m, *meta); !s)
     return fail("create", s.error().wrap(fmt::format("{} vs {}", o.manifest, o.patch)));
   if (auto s = bundle::validate_manifest(*m); !s)
-    return fail("create", s.error().wrap(fmt::format("{} (after filling from {})", o.manifest,
-                                                     o.patch)));
+    return fail("create",
+                s.error().wrap(fmt::format("{} (after filling from {})", o.manifest, o.patch)));
   auto key = bundle::read_secret_key_file(o.key);
   if (!key) return fail("create", key.error());
   auto bytes = bundle::create_bundle(*m, *patch, *key);
@@ -57,7 +57,8 @@ int run_verify(const BundleOptions& o) {
   if (!bytes) return fail("verify", bytes.error());
   auto b = bundle::open_verified(*bytes, o.trust_dir);
   if (!b) return fail("verify", b.error().wrap(o.bundle_path));
-  std::printf("%s: OK: bundle %s version %" PRId64 ", signed by trusted key %s, payload sha256 %s\n",
+  std::printf("%s: OK: bundle %s version %" PRId64
+              ", signed by trusted key %s, payload sha256 %s\n",
               o.bundle_path.c_str(), b->manifest.id.c_str(), b->manifest.version,
               b->signer_fingerprint.c_str(), b->payload_sha256_hex.c_str());
   return 0;
@@ -77,21 +78,23 @@ int run_inspect(const BundleOptions& o) {
     nlohmann::json j = {
         {"format_version", b->format_version},
         {"manifest", bundle::manifest_to_json(m)},
-        {"payload", {{"bytes", b->payload.size()},
-                     {"sha256", b->payload_sha256_hex},
-                     {"sha256_matches", computed == b->payload_sha256_hex}}},
-        {"signer_fingerprint", b->signer_fingerprint.empty() ? nlohmann::json(nullptr)
-                                                             : nlohmann::json(b->signer_fingerprint)},
+        {"payload",
+         {{"bytes", b->payload.size()},
+          {"sha256", b->payload_sha256_hex},
+          {"sha256_matches", computed == b->payload_sha256_hex}}},
+        {"signer_fingerprint", b->signer_fingerprint.empty()
+                                   ? nlohmann::json(nullptr)
+                                   : nlohmann::json(b->signer_fingerprint)},
         {"trust_dir", o.trust_dir},
         {"verified", verified.ok()},
-        {"verify_error", verified.ok() ? nlohmann::json(nullptr)
-                                       : nlohmann::json(verified.error().message)},
+        {"verify_error",
+         verified.ok() ? nlohmann::json(nullptr) : nlohmann::json(verified.error().message)},
     };
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
-  std::printf("bundle:      %s (format %u, %zu bytes)\n", o.bundle_path.c_str(),
-              b->format_version, b->raw.size());
+  std::printf("bundle:      %s (format %u, %zu bytes)\n", o.bundle_path.c_str(), b->format_version,
+              b->raw.size());
   std::printf("id:          %s\nversion:     %" PRId64 "\nkind:        %s\n", m.id.c_str(),
               m.version, m.kind.c_str());
   if (m.kind == "kernel")
@@ -109,9 +112,9 @@ int run_inspect(const BundleOptions& o) {
               computed == b->payload_sha256_hex ? "" : " (MISMATCH: payload differs)");
   std::printf("signer:      %s\n",
               b->signer_fingerprint.empty() ? "(unsigned)" : b->signer_fingerprint.c_str());
-  std::printf("verified:    %s\n",
-              verified.ok() ? fmt::format("yes (trust store {})", o.trust_dir).c_str()
-                            : fmt::format("no: {}", verified.error().message).c_str());
+  std::printf("verified:    %s\n", verified.ok()
+                                       ? fmt::format("yes (trust store {})", o.trust_dir).c_str()
+                                       : fmt::format("no: {}", verified.error().message).c_str());
   return 0;
 }
 

@@ -39,15 +39,14 @@ int run_keygen(const KeygenOptions& o) {
     std::fprintf(stderr, "nines keygen: %s\n", s.error().message.c_str());
     return 1;
   }
-  if (auto s = write_file_atomic(pub_path, bundle::format_public_key(kp.public_key, o.comment),
-                                 0644);
+  if (auto s =
+          write_file_atomic(pub_path, bundle::format_public_key(kp.public_key, o.comment), 0644);
       !s) {
     std::fprintf(stderr, "nines keygen: %s\n", s.error().message.c_str());
     return 1;
   }
   std::printf("secret key: %s (keep it private)\npublic key: %s\nfingerprint: %s\n",
-              key_path.c_str(), pub_path.c_str(),
-              bundle::fingerprint(kp.public_key).c_str());
+              key_path.c_str(), pub_path.c_str(), bundle::fingerprint(kp.public_key).c_str());
   std::printf("trust it on a machine: install -m 0644 %s %s/<name>.pub\n", pub_path.c_str(),
               bundle::kDefaultTrustDir);
   return 0;

@@ -17,7 +17,10 @@ namespace {
 using testing::sample_manifest;
 using testing::TempDir;
 
-const std::string kPayload = std::string("\x7f" "ELF fake patch object payload", 29);
+const std::string kPayload = std::string(
+    "\x7f"
+    "ELF fake patch object payload",
+    29);
 
 void put32(std::string& s, uint32_t v) {
   for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
@@ -55,8 +58,8 @@ std::string sign_section(const SecretKey& key, const std::string& manifest,
   for (int i = 0; i < 8; ++i) msg.push_back(static_cast<char>(n >> (8 * i)));
   msg += manifest + payload_digest;
   unsigned char sig[64];
-  crypto_sign_detached(sig, nullptr, reinterpret_cast<const unsigned char*>(msg.data()),
-                       msg.size(), key.bytes.data());
+  crypto_sign_detached(sig, nullptr, reinterpret_cast<const unsigned char*>(msg.data()), msg.size(),
+                       key.bytes.data());
   PublicKey pk = key.public_key();
   return std::string(reinterpret_cast<const char*>(pk.bytes.data()), 32) +
          std::string(reinterpret_cast<char*>(sig), 64);
@@ -101,8 +104,8 @@ TEST_F(BundleTest, RoundTripCreateParseVerify) {
 TEST_F(BundleTest, BundleAssembledFromTheDocumentationVerifies) {
   std::string manifest = manifest_to_toml(sample_manifest());
   std::string d = digest(kPayload);
-  std::string bytes = assemble(1, {{1, manifest}, {2, d}, {3, kPayload},
-                                   {4, sign_section(key_.secret_key, manifest, d)}});
+  std::string bytes = assemble(
+      1, {{1, manifest}, {2, d}, {3, kPayload}, {4, sign_section(key_.secret_key, manifest, d)}});
   auto b = open_verified(bytes, trust_.path());
   ASSERT_TRUE(b.ok()) << b.error().message;
   // And the library writes exactly what the documentation describes.
@@ -216,8 +219,8 @@ TEST_F(BundleTest, RefusesSignedBundleWithUnknownKindInItsManifest) {
   size_t p = manifest.find("userspace");
   manifest.replace(p, 9, "bootloader");
   std::string d = digest(kPayload);
-  std::string bytes = assemble(1, {{1, manifest}, {2, d}, {3, kPayload},
-                                   {4, sign_section(key_.secret_key, manifest, d)}});
+  std::string bytes = assemble(
+      1, {{1, manifest}, {2, d}, {3, kPayload}, {4, sign_section(key_.secret_key, manifest, d)}});
   expect_refused(bytes, "manifest: kind: 'bootloader' is not one of userspace, kernel");
 }
 
@@ -226,8 +229,8 @@ TEST_F(BundleTest, RefusesSignedBundleWithMalformedManifestField) {
   size_t p = manifest.find("\"high\"");
   manifest.replace(p, 6, "\"severe\"");
   std::string d = digest(kPayload);
-  std::string bytes = assemble(1, {{1, manifest}, {2, d}, {3, kPayload},
-                                   {4, sign_section(key_.secret_key, manifest, d)}});
+  std::string bytes = assemble(
+      1, {{1, manifest}, {2, d}, {3, kPayload}, {4, sign_section(key_.secret_key, manifest, d)}});
   expect_refused(bytes, "cves[0].severity: 'severe'");
 }
 
@@ -240,8 +243,7 @@ TEST_F(BundleTest, RefusesWhenTrustStoreIsMissingOrEmpty) {
   TempDir empty;
   auto e = open_verified(bytes, empty.path());
   ASSERT_FALSE(e.ok());
-  EXPECT_NE(e.error().message.find("holds no public keys"), std::string::npos)
-      << e.error().message;
+  EXPECT_NE(e.error().message.find("holds no public keys"), std::string::npos) << e.error().message;
 }
 
 TEST_F(BundleTest, TrustStoreSkipsFilesThatAreNotKeys) {

@@ -76,4 +76,26 @@ expect_fail "cves[0].severity: 'severe'" \
   "$NINES" bundle create --patch fix.patch --manifest badsev.toml --key keys/publisher.key -o x.bundle
 expect_fail "no .nines.meta section" \
   "$NINES" bundle create --patch p.o --manifest fix.toml --key keys/publisher.key -o x.bundle
+
+# A kernel patch: the release comes from the patch object; a user-space target is refused.
+printf '%s' '{"format":1,"kind":"kernel","id":"kfix-1","kernel":{"release":"6.1.0-27-cloud-amd64","build_id":""},"functions":[{"name":"cmdline_proc_show","replacement":"livepatch_cmdline_proc_show"}]}' > kmeta.json
+objcopy --add-section .nines.meta=kmeta.json p.o kfix.ko
+cat > kfix.toml <<'TOML'
+id = "kfix-1"
+version = 1
+kind = "kernel"
+published = 2026-11-29T18:00:00Z
+TOML
+"$NINES" bundle create --patch kfix.ko --manifest kfix.toml --key keys/publisher.key -o kfix.bundle >/dev/null
+"$NINES" bundle inspect kfix.bundle --trust trust --format json > kinspect.json
+python3 - <<'PY'
+import json
+j = json.load(open("kinspect.json"))
+assert j["verified"] is True, j
+assert j["manifest"]["kind"] == "kernel", j
+assert j["manifest"]["target"] == {"release": "6.1.0-27-cloud-amd64", "build_id": ""}, j
+PY
+sed 's/kind = "userspace"/kind = "kernel"/' fix.toml > wrongkind.toml
+expect_fail "manifest kind 'kernel' contradicts the patch object ('userspace')" \
+  "$NINES" bundle create --patch fix.patch --manifest wrongkind.toml --key keys/publisher.key -o x.bundle
 echo "cli_test: all checks passed"

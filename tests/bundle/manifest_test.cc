@@ -52,8 +52,8 @@ release = "6.1.0-27-cloud-amd64"
 }
 
 TEST(Manifest, AcceptsTomlOffsetDateTimeForPublished) {
-  auto m = parse_manifest(
-      replace(kSampleToml, "published = \"2026-11-29T18:00:00Z\"", "published = 2026-11-29T18:00:00Z"));
+  auto m = parse_manifest(replace(kSampleToml, "published = \"2026-11-29T18:00:00Z\"",
+                                  "published = 2026-11-29T18:00:00Z"));
   ASSERT_TRUE(m.ok()) << m.error().message;
   EXPECT_EQ(m->published_unix, 1795975200);
 }
@@ -74,7 +74,8 @@ TEST(Manifest, RefusesMissingKind) {
 }
 
 TEST(Manifest, RefusesUnknownTopLevelKey) {
-  expect_refused(std::string("signature = \"x\"\n") + kSampleToml, "manifest: signature: unknown key");
+  expect_refused(std::string("signature = \"x\"\n") + kSampleToml,
+                 "manifest: signature: unknown key");
 }
 
 TEST(Manifest, RefusesUnknownKeyInsideCve) {
@@ -83,8 +84,9 @@ TEST(Manifest, RefusesUnknownKeyInsideCve) {
 }
 
 TEST(Manifest, RefusesBadSeverityNamingTheField) {
-  expect_refused(replace(kSampleToml, "severity = \"high\"", "severity = \"urgent\""),
-                 "cves[0].severity: 'urgent' is not one of critical, high, medium, low, negligible");
+  expect_refused(
+      replace(kSampleToml, "severity = \"high\"", "severity = \"urgent\""),
+      "cves[0].severity: 'urgent' is not one of critical, high, medium, low, negligible");
 }
 
 TEST(Manifest, RefusesMalformedRfc3339) {
@@ -108,7 +110,8 @@ TEST(Manifest, RefusesVersionThatIsNotAPositiveInteger) {
   expect_refused(replace(kSampleToml, "version = 2", "version = \"2\""),
                  "version: must be an integer");
   expect_refused(replace(kSampleToml, "version = 2", "version = 0"), "version: 0 is not >= 1");
-  expect_refused(replace(kSampleToml, "version = 2", "version = 2.5"), "version: must be an integer");
+  expect_refused(replace(kSampleToml, "version = 2", "version = 2.5"),
+                 "version: must be an integer");
 }
 
 TEST(Manifest, RefusesIdThatCouldNameAPath) {
@@ -123,8 +126,8 @@ TEST(Manifest, RefusesTargetNameThatIsAPath) {
 }
 
 TEST(Manifest, RefusesMissingTargetWhenRequired) {
-  std::string text = replace(kSampleToml,
-                             "[target]\nname = \"libfoo.so.1\"\nbuild_id = \"abcdef0123456789\"\n", "");
+  std::string text = replace(
+      kSampleToml, "[target]\nname = \"libfoo.so.1\"\nbuild_id = \"abcdef0123456789\"\n", "");
   expect_refused(text, "target: missing");
   EXPECT_TRUE(parse_manifest(text, /*require_target=*/false).ok());
 }
@@ -170,9 +173,8 @@ TEST(Manifest, KeepsNonAsciiTextInDoubleQuotedStrings) {
                           "# commentaire: évité\n");
   ASSERT_TRUE(m.ok()) << m.error().message;
   EXPECT_EQ(m->description, text);
-  auto ml = parse_manifest(
-      replace(kSampleToml, "description = \"Fixes an overflow in foo_parse\"",
-              "description = \"\"\"Ligne é\\\n   Ж \"quoted\"\"\"\"\""));
+  auto ml = parse_manifest(replace(kSampleToml, "description = \"Fixes an overflow in foo_parse\"",
+                                   "description = \"\"\"Ligne é\\\n   Ж \"quoted\"\"\"\"\""));
   ASSERT_TRUE(ml.ok()) << ml.error().message;
   // The line-ending backslash eats the line break and the indent; the closing """ may carry
   // two more quotes of content (TOML 1.0).
@@ -183,8 +185,10 @@ TEST(Manifest, KeepsNonAsciiTextInDoubleQuotedStrings) {
 // some non-ASCII code points (here U+0389) are whitespace. Such input must be refused
 // before toml++ sees it (under UBSan this test aborted before the fix).
 TEST(Manifest, RefusesNonAsciiOutsideStringsBeforeTomlSeesIt) {
-  expect_refused("id = \"k-1\"\nversion = 1\npublished = 2026-11>16T19:00:\xce\x89" "ersion = 1\n",
-                 "line 3: non-ASCII character outside a string");
+  expect_refused(
+      "id = \"k-1\"\nversion = 1\npublished = 2026-11>16T19:00:\xce\x89"
+      "ersion = 1\n",
+      "line 3: non-ASCII character outside a string");
   expect_refused(replace(kSampleToml, "version = 2", "version = 2 \xce\x89"),
                  "non-ASCII character outside a string");
   expect_refused(replace(kSampleToml, "[target]", "[target\xce\x89]"),

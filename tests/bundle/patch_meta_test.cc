@@ -59,7 +59,8 @@ TEST(PatchMeta, ReconcileFillsTargetFromThePatch) {
 version = 1
 kind = "userspace"
 published = "2026-11-29T18:00:00Z"
-)", /*require_target=*/false);
+)",
+                          /*require_target=*/false);
   ASSERT_TRUE(m.ok()) << m.error().message;
   ASSERT_TRUE(reconcile_with_patch(*m, meta).ok());
   EXPECT_EQ(m->target_name, "libfoo.so.1");

@@ -37,8 +37,8 @@ inline Manifest sample_manifest() {
   m.target_name = "libfoo.so.1";
   m.target_build_id = "abcdef0123456789";
   m.description = "Fixes an overflow in foo_parse";
-  m.cves = {{"CVE-2026-1234", "high", "heap overflow in foo_parse",
-             "https://example.org/CVE-2026-1234"}};
+  m.cves = {
+      {"CVE-2026-1234", "high", "heap overflow in foo_parse", "https://example.org/CVE-2026-1234"}};
   m.published = "2026-11-29T18:00:00Z";
   m.published_unix = 1795975200;
   return m;
