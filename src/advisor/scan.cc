@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -50,6 +51,38 @@ int read_proc_file(const char* path, std::string& buf) {
 
 bool gone(int err) { return err == ENOENT || err == ESRCH; }
 
+// Reads an open /proc file from its start into `buf`. Returns 0 or the errno.
+int read_fd(int fd, std::string& buf) {
+  buf.clear();
+  size_t used = 0;
+  for (;;) {
+    if (buf.size() - used < 16384) buf.resize(used + 65536);
+    ssize_t n = ::read(fd, buf.data() + used, buf.size() - used);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+  }
+  buf.resize(used);
+  return 0;
+}
+
+// struct procmap_query and PROCMAP_QUERY of <linux/fs.h> (Linux 6.11, uapi, stable);
+// Debian 12's headers (6.1) predate it.
+struct ProcmapQuery {
+  uint64_t size, query_flags, query_addr;
+  uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
+  uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+  uint64_t vma_name_addr, build_id_addr;
+};
+static_assert(sizeof(ProcmapQuery) == 104);
+constexpr unsigned long kProcmapQuery = 0xC0686611;  // _IOWR('f', 17, struct procmap_query)
+constexpr uint64_t kQueryExecutable = 0x04;
+constexpr uint64_t kQueryCoveringOrNext = 0x10;
+constexpr uint64_t kQueryFileBacked = 0x20;
+
 // Mappings that are not programs or libraries on a filesystem.
 bool special_path(std::string_view p) {
   return p.empty() || p.front() != '/' || starts_with(p, "/dev/") || starts_with(p, "/memfd:") ||
@@ -82,7 +115,7 @@ FileId stat_id(const std::string& path) {
 // filesystem tree (same mount namespace and same root), which is nearly all of them.
 class Scanner {
  public:
-  explicit Scanner(std::string proc) : proc_(std::move(proc)) {
+  explicit Scanner(const ScanOptions& opts) : proc_(opts.proc), use_query_(opts.procmap_query) {
     self_view_ = view_of("self");
   }
 
@@ -121,28 +154,107 @@ class Scanner {
     return id;
   }
 
+  struct Mapping {
+    uint64_t start, end, dev, ino;
+    std::string_view path;
+  };
+  // Stale or not, for one executable mapping of `pid`; nullopt when current.
+  std::optional<StaleObject> evaluate(pid_t pid, const View& view, const Mapping& m);
+  int scan_query(pid_t pid, int maps_fd, const View& view, StaleProcess& proc, size_t* mappings);
+  int scan_text(pid_t pid, int maps_fd, const View& view, StaleProcess& proc, size_t* mappings);
+
+  struct Verdict {
+    bool special = false;  // not a program or library (/dev, memfd, ...)
+    std::optional<StaleObject> stale;
+  };
+
   std::string proc_;
   View self_view_;
+  bool use_query_ = true;
   std::map<std::tuple<uint64_t, uint64_t, uint64_t, std::string>, FileId> cache_;
+  std::map<std::tuple<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t>, Verdict> verdicts_;
   std::string maps_buf_, small_buf_;
+  std::vector<char> name_buf_ = std::vector<char>(PATH_MAX + 32);
 };
 
-Result<std::optional<StaleProcess>> Scanner::scan(pid_t pid, size_t* mappings, bool* gone_out) {
-  *gone_out = false;
-  char path[64];
-  snprintf(path, sizeof path, "%s/%d/maps", proc_.c_str(), pid);
-  if (int err = read_proc_file(path, maps_buf_); err != 0) {
-    if (gone(err)) {
-      *gone_out = true;
-      return std::optional<StaleProcess>{};
-    }
-    return errno_error(fmt::format("read {}", path), err);
-  }
-  if (maps_buf_.empty()) return std::optional<StaleProcess>{};  // kernel thread or zombie
+std::optional<StaleObject> Scanner::evaluate(pid_t pid, const View& view, const Mapping& m) {
+  std::string map_file = fmt::format("{}/{}/map_files/{:x}-{:x}", proc_, pid, m.start, m.end);
+  std::optional<FileId> mapped_real;  // the mapped object itself, stat'ed on demand
+  auto same_object = [&](const FileId& now) {
+    if (!now.exists) return false;
+    if (now.dev == m.dev && now.ino == m.ino) return true;
+    if (!mapped_real) mapped_real = stat_id(map_file);
+    return mapped_real->exists && mapped_real->dev == now.dev && mapped_real->ino == now.ino;
+  };
 
-  View view;
-  bool have_view = false;
-  StaleProcess proc;
+  std::string literal(m.path);
+  FileId now = stat_as(pid, view, literal);
+  if (same_object(now)) return std::nullopt;  // current, even if its name ends in " (deleted)"
+
+  StaleObject obj;
+  obj.mapped_dev = m.dev;
+  obj.mapped_ino = m.ino;
+  obj.map_file = map_file;
+  if (ends_with(literal, kDeletedSuffix)) {
+    std::string stripped = literal.substr(0, literal.size() - kDeletedSuffix.size());
+    FileId at = stat_as(pid, view, stripped);
+    if (same_object(at)) return std::nullopt;
+    obj.path = stripped;
+    obj.kind = at.exists ? StaleKind::kReplaced : StaleKind::kDeleted;
+  } else {
+    obj.path = literal;
+    obj.kind = now.exists ? StaleKind::kReplaced : StaleKind::kDeleted;
+  }
+  return obj;
+}
+
+// PROCMAP_QUERY (Linux 6.11+): asks the kernel for the executable file mappings only,
+// without formatting every mapping's path as text. The name is asked once per object and
+// view; the verdict of an object (dev, inode) is shared by all processes of the view.
+// Returns 0, or the errno that stopped it (ENOTTY: no such ioctl on this kernel).
+int Scanner::scan_query(pid_t pid, int maps_fd, const View& view, StaleProcess& proc,
+                        size_t* mappings) {
+  ProcmapQuery q{};
+  std::vector<std::pair<uint64_t, uint64_t>> seen;  // (dev, ino) in this process
+  for (uint64_t addr = 0;;) {
+    q = ProcmapQuery{};
+    q.size = sizeof q;
+    q.query_flags = kQueryCoveringOrNext | kQueryExecutable | kQueryFileBacked;
+    q.query_addr = addr;
+    if (::ioctl(maps_fd, kProcmapQuery, &q) != 0) return errno == ENOENT ? 0 : errno;
+    addr = q.vma_end;
+    if (q.inode == 0) continue;
+    uint64_t dev = makedev(q.dev_major, q.dev_minor);
+    if (std::find(seen.begin(), seen.end(), std::make_pair(dev, q.inode)) != seen.end()) continue;
+    seen.emplace_back(dev, q.inode);
+    auto key = std::make_tuple(view.mnt_ns, view.root_dev, view.root_ino, dev, q.inode);
+    auto it = verdicts_.find(key);
+    if (it == verdicts_.end() || !view.ok) {
+      ProcmapQuery named = q;
+      named.query_flags = kQueryCoveringOrNext | kQueryExecutable | kQueryFileBacked;
+      named.query_addr = q.vma_start;
+      named.vma_name_size = static_cast<uint32_t>(name_buf_.size());
+      named.vma_name_addr = reinterpret_cast<uint64_t>(name_buf_.data());
+      if (::ioctl(maps_fd, kProcmapQuery, &named) != 0) return errno == ENOENT ? ESRCH : errno;
+      Verdict v;
+      std::string_view name(name_buf_.data(), named.vma_name_size ? named.vma_name_size - 1 : 0);
+      v.special = special_path(name);
+      if (!v.special) v.stale = evaluate(pid, view, Mapping{q.vma_start, q.vma_end, dev, q.inode, name});
+      it = verdicts_.insert_or_assign(key, std::move(v)).first;
+    }
+    if (!it->second.special) ++*mappings;
+    if (it->second.stale) {
+      StaleObject o = *it->second.stale;
+      o.map_file = fmt::format("{}/{}/map_files/{:x}-{:x}", proc_, pid, q.vma_start, q.vma_end);
+      proc.objects.push_back(std::move(o));
+    }
+  }
+}
+
+// The text of /proc/PID/maps, for kernels without PROCMAP_QUERY.
+int Scanner::scan_text(pid_t pid, int maps_fd, const View& view, StaleProcess& proc,
+                       size_t* mappings) {
+  if (int err = read_fd(maps_fd, maps_buf_); err != 0) return err;
   struct Seen {
     uint64_t dev, ino;
     std::string_view path;
@@ -162,39 +274,42 @@ Result<std::optional<StaleProcess>> Scanner::scan(pid_t pid, size_t* mappings, b
     if (dup) continue;
     seen.push_back({mdev, m->inode, m->path});
     ++*mappings;
-    if (!have_view) {
-      view = view_of(std::to_string(pid));
-      have_view = true;
+    if (auto o = evaluate(pid, view, Mapping{m->start, m->end, mdev, m->inode, m->path}))
+      proc.objects.push_back(std::move(*o));
+  }
+  return 0;
+}
+
+Result<std::optional<StaleProcess>> Scanner::scan(pid_t pid, size_t* mappings, bool* gone_out) {
+  *gone_out = false;
+  char path[64];
+  snprintf(path, sizeof path, "%s/%d/maps", proc_.c_str(), pid);
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (gone(errno)) {
+      *gone_out = true;
+      return std::optional<StaleProcess>{};
     }
-
-    std::string map_file = fmt::format("{}/{}/map_files/{:x}-{:x}", proc_, pid, m->start, m->end);
-    std::optional<FileId> mapped_real;  // the mapped object itself, stat'ed on demand
-    auto same_object = [&](const FileId& now) {
-      if (!now.exists) return false;
-      if (now.dev == mdev && now.ino == m->inode) return true;
-      if (!mapped_real) mapped_real = stat_id(map_file);
-      return mapped_real->exists && mapped_real->dev == now.dev && mapped_real->ino == now.ino;
-    };
-
-    std::string literal(m->path);
-    FileId now = stat_as(pid, view, literal);
-    if (same_object(now)) continue;  // current, even when its real name ends in " (deleted)"
-
-    StaleObject obj;
-    obj.mapped_dev = mdev;
-    obj.mapped_ino = m->inode;
-    obj.map_file = map_file;
-    if (ends_with(literal, kDeletedSuffix)) {
-      std::string stripped = literal.substr(0, literal.size() - kDeletedSuffix.size());
-      FileId at = stat_as(pid, view, stripped);
-      if (same_object(at)) continue;
-      obj.path = stripped;
-      obj.kind = at.exists ? StaleKind::kReplaced : StaleKind::kDeleted;
-    } else {
-      obj.path = literal;
-      obj.kind = now.exists ? StaleKind::kReplaced : StaleKind::kDeleted;
+    return errno_error(fmt::format("open {}", path));
+  }
+  Fd maps(fd);
+  View view = view_of(std::to_string(pid));
+  StaleProcess proc;
+  int err = ENOTTY;
+  if (use_query_) {
+    err = scan_query(pid, maps.get(), view, proc, mappings);
+    if (err == ENOTTY || err == EINVAL || err == E2BIG) {
+      use_query_ = false;  // an older kernel: text from now on
+      proc.objects.clear();
     }
-    proc.objects.push_back(std::move(obj));
+  }
+  if (!use_query_) err = scan_text(pid, maps.get(), view, proc, mappings);
+  if (err != 0) {
+    if (gone(err)) {
+      *gone_out = true;
+      return std::optional<StaleProcess>{};
+    }
+    return errno_error(fmt::format("read {}", path), err);
   }
   if (proc.objects.empty()) return std::optional<StaleProcess>{};
 
@@ -360,8 +475,8 @@ Owner owner_from_cgroup(std::string_view text) {
   return o;
 }
 
-Result<std::optional<StaleProcess>> scan_process(pid_t pid, const std::string& proc) {
-  Scanner s(proc);
+Result<std::optional<StaleProcess>> scan_process(pid_t pid, const ScanOptions& opts) {
+  Scanner s(opts);
   size_t mappings = 0;
   bool vanished = false;
   return s.scan(pid, &mappings, &vanished);
@@ -379,7 +494,7 @@ Result<ScanResult> scan_processes(const ScanOptions& opts) {
   std::sort(pids.begin(), pids.end());
 
   ScanResult out;
-  Scanner scanner(opts.proc);
+  Scanner scanner(opts);
   pid_t self = getpid();
   for (pid_t pid : pids) {
     if (pid == self || std::find(opts.ignore.begin(), opts.ignore.end(), pid) != opts.ignore.end())

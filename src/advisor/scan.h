@@ -88,6 +88,9 @@ struct StaleProcess {
 struct ScanOptions {
   std::string proc = "/proc";
   std::vector<pid_t> ignore;  // besides the scanner itself
+  // Ask the kernel for executable mappings with PROCMAP_QUERY (Linux 6.11+) instead of
+  // parsing the text of maps; falls back to the text by itself on older kernels.
+  bool procmap_query = true;
 };
 
 struct ScanResult {
@@ -104,6 +107,6 @@ Result<ScanResult> scan_processes(const ScanOptions& opts = {});
 
 // Scans one process. nullopt when it is not stale, has no user memory (kernel thread) or
 // has exited; an error when it exists but cannot be read (permissions).
-Result<std::optional<StaleProcess>> scan_process(pid_t pid, const std::string& proc = "/proc");
+Result<std::optional<StaleProcess>> scan_process(pid_t pid, const ScanOptions& opts = {});
 
 }  // namespace nines::advisor

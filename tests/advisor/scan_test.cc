@@ -78,7 +78,8 @@ TEST(OwnerFromCgroup, Containers) {
             "docker:0123456789ab");
   EXPECT_EQ(owner_from_cgroup("0::/machine.slice/libpod-fedcba9876543210.scope/container\n").name,
             "podman:fedcba987654");
-  EXPECT_EQ(owner_from_cgroup("0::/lxc.payload.web1/system.slice/nginx.service\n").name, "lxc:web1");
+  EXPECT_EQ(owner_from_cgroup("0::/lxc.payload.web1/system.slice/nginx.service\n").name,
+            "lxc:web1");
   EXPECT_EQ(owner_from_cgroup("0::/machine.slice/machine-vm1.scope\n").name, "machine:vm1");
   EXPECT_EQ(owner_from_cgroup("4:name=systemd:/docker/abcdef0123456789\n").kind,
             OwnerKind::kContainer);
@@ -99,25 +100,39 @@ struct LibCopy {
   }
 };
 
+// Every ScanProcess test runs twice: PROCMAP_QUERY (Linux 6.11+) and the text of maps.
+class ScanProcess : public ::testing::TestWithParam<bool> {
+ protected:
+  ScanOptions opts() const {
+    ScanOptions o;
+    o.procmap_query = GetParam();
+    return o;
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Sources, ScanProcess, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& i) {
+                           return i.param ? "ProcmapQuery" : "MapsText";
+                         });
+
 const StaleObject* find_object(const StaleProcess& p, const std::string& path) {
   for (const StaleObject& o : p.objects)
     if (o.path == path) return &o;
   return nullptr;
 }
 
-TEST(ScanProcess, CurrentLibraryIsNotStale) {
+TEST_P(ScanProcess, CurrentLibraryIsNotStale) {
   LibCopy lib;
   Holder h(ADVISOR_HOLDER, {lib.path});
-  auto r = scan_process(h.pid());
+  auto r = scan_process(h.pid(), opts());
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(*r);
 }
 
-TEST(ScanProcess, ReplacedLibraryIsReportedReplaced) {
+TEST_P(ScanProcess, ReplacedLibraryIsReportedReplaced) {
   LibCopy lib;
   Holder h(ADVISOR_HOLDER, {lib.path});
   testing::replace_file(lib.path);
-  auto r = scan_process(h.pid());
+  auto r = scan_process(h.pid(), opts());
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_TRUE(*r);
   const StaleObject* o = find_object(**r, lib.path);
@@ -129,11 +144,11 @@ TEST(ScanProcess, ReplacedLibraryIsReportedReplaced) {
   EXPECT_EQ((*r)->comm, "advisor_holder");
 }
 
-TEST(ScanProcess, DeletedLibraryIsReportedDeleted) {
+TEST_P(ScanProcess, DeletedLibraryIsReportedDeleted) {
   LibCopy lib;
   Holder h(ADVISOR_HOLDER, {lib.path});
   ASSERT_EQ(unlink(lib.path.c_str()), 0);
-  auto r = scan_process(h.pid());
+  auto r = scan_process(h.pid(), opts());
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_TRUE(*r);
   const StaleObject* o = find_object(**r, lib.path);
@@ -141,13 +156,13 @@ TEST(ScanProcess, DeletedLibraryIsReportedDeleted) {
   EXPECT_EQ(o->kind, StaleKind::kDeleted);
 }
 
-TEST(ScanProcess, ReplacedExecutableIsReportedAsTheExecutable) {
+TEST_P(ScanProcess, ReplacedExecutableIsReportedAsTheExecutable) {
   TempDir dir;
   std::string exe = dir / "holder-copy";
   testing::copy_file(ADVISOR_HOLDER, exe);
   Holder h(exe, {});
   testing::replace_file(exe);
-  auto r = scan_process(h.pid());
+  auto r = scan_process(h.pid(), opts());
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_TRUE(*r);
   const StaleObject* o = find_object(**r, exe);
@@ -157,35 +172,35 @@ TEST(ScanProcess, ReplacedExecutableIsReportedAsTheExecutable) {
   EXPECT_EQ((*r)->exe, exe);
 }
 
-TEST(ScanProcess, PathWithSpacesIsReportedWhole) {
+TEST_P(ScanProcess, PathWithSpacesIsReportedWhole) {
   TempDir dir;
   testing::mkdirs(dir / "with space");
   std::string path = dir / "with space/lib a b.so";
   testing::copy_file(ADVISOR_TESTLIB, path);
   Holder h(ADVISOR_HOLDER, {path});
   testing::replace_file(path);
-  auto r = scan_process(h.pid());
+  auto r = scan_process(h.pid(), opts());
   ASSERT_TRUE(r.ok() && *r);
   EXPECT_NE(find_object(**r, path), nullptr);
 }
 
-TEST(ScanProcess, RealNameEndingInDeletedIsNotMistakenForTheKernelsMark) {
+TEST_P(ScanProcess, RealNameEndingInDeletedIsNotMistakenForTheKernelsMark) {
   LibCopy lib("libodd.so (deleted)");
   Holder h(ADVISOR_HOLDER, {lib.path});
-  auto r = scan_process(h.pid());
+  auto r = scan_process(h.pid(), opts());
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(*r) << "a live file whose name ends in \" (deleted)\" is current";
 
   // Once really deleted, the kernel appends its own mark; the real name is reported.
   ASSERT_EQ(unlink(lib.path.c_str()), 0);
-  auto after = scan_process(h.pid());
+  auto after = scan_process(h.pid(), opts());
   ASSERT_TRUE(after.ok() && *after);
   const StaleObject* o = find_object(**after, lib.path);
   ASSERT_NE(o, nullptr);
   EXPECT_EQ(o->kind, StaleKind::kDeleted);
 }
 
-TEST(ScanProcess, ProcessThatExitedIsSkippedNotAnError) {
+TEST_P(ScanProcess, ProcessThatExitedIsSkippedNotAnError) {
   LibCopy lib;
   pid_t gone;
   {
@@ -193,7 +208,7 @@ TEST(ScanProcess, ProcessThatExitedIsSkippedNotAnError) {
     gone = h.pid();
     unlink(lib.path.c_str());
   }
-  auto r = scan_process(gone);
+  auto r = scan_process(gone, opts());
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(*r);
 }
@@ -209,16 +224,21 @@ TEST(WholeSystem, ScanFindsExactlyTheStaleTestProcesses) {
   Holder c(ADVISOR_HOLDER, {deleted.path, current.path});
   testing::replace_file(replaced.path);
   unlink(deleted.path.c_str());
-  auto r = scan_processes();
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  std::set<pid_t> stale;
-  for (const StaleProcess& p : r->stale) stale.insert(p.pid);
-  EXPECT_EQ(stale, (std::set<pid_t>{b.pid(), c.pid()}));
-  EXPECT_GE(r->processes, 3u);
-  for (const StaleProcess& p : r->stale) {
-    ASSERT_EQ(p.objects.size(), 1u);
-    EXPECT_EQ(p.objects[0].path, p.pid == b.pid() ? replaced.path : deleted.path);
-    EXPECT_EQ(p.owner.kind, OwnerKind::kNone);
+  for (bool query : {true, false}) {
+    SCOPED_TRACE(query ? "PROCMAP_QUERY" : "maps text");
+    ScanOptions o;
+    o.procmap_query = query;
+    auto r = scan_processes(o);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    std::set<pid_t> stale;
+    for (const StaleProcess& p : r->stale) stale.insert(p.pid);
+    EXPECT_EQ(stale, (std::set<pid_t>{b.pid(), c.pid()}));
+    EXPECT_GE(r->processes, 3u);
+    for (const StaleProcess& p : r->stale) {
+      ASSERT_EQ(p.objects.size(), 1u);
+      EXPECT_EQ(p.objects[0].path, p.pid == b.pid() ? replaced.path : deleted.path);
+      EXPECT_EQ(p.owner.kind, OwnerKind::kNone);
+    }
   }
 }
 
