@@ -66,6 +66,18 @@ bool is_identifier(std::string_view s) {
   });
 }
 
+// A function as the compiler may have renamed it: "foo", "foo.isra.0", "foo.constprop.1".
+bool is_function_name(std::string_view s) {
+  auto parts = split(s, '.');
+  if (!is_identifier(parts[0])) return false;
+  for (size_t i = 1; i < parts.size(); ++i)
+    if (parts[i].empty() || !std::all_of(parts[i].begin(), parts[i].end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+        }))
+      return false;
+  return true;
+}
+
 // Module names may contain dashes (kbuild turns them into underscores).
 bool is_object_name(std::string_view s) {
   return !s.empty() && s.size() <= 55 && std::all_of(s.begin(), s.end(), [](char c) {
@@ -124,8 +136,8 @@ Status scan_patch_source(std::string_view text, const std::string& file, PatchSp
       r.old_name = args[want - 2];
       r.new_name = args[want - 1];
       if (want == 3 && !is_object_name(args[0])) return fail("the object is not a module name");
-      if (!is_identifier(r.old_name) || !is_identifier(r.new_name))
-        return fail("old and new must be plain function names");
+      if (!is_function_name(r.old_name) || !is_identifier(r.new_name))
+        return fail("old must be a function name (foo or foo.isra.0), new a plain C name");
       if (r.old_name == r.new_name)
         return fail("the replacement needs its own name (the kernel's function keeps the old one)");
       for (const auto& o : spec.replacements)

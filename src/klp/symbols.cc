@@ -5,6 +5,8 @@
 #include <libelf.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "core/fd.h"
 #include "core/strings.h"
 
@@ -114,7 +116,27 @@ Result<int64_t> KernelSymbols::function_pos(const std::string& object, const std
   bool known = object == kVmlinux ? has_system_map_ : knows_module(object);
   if (!known) return int64_t{0};
   int n = count(object, name);
-  if (n == 0) return make_error("{} has no function '{}' to replace", object, name);
+  if (n == 0) {
+    // gcc may have renamed a static function it specialised: say so.
+    std::vector<std::string> variants;
+    const std::string prefix = name + ".";
+    auto scan = [&](const std::unordered_map<std::string, int>& m) {
+      for (const auto& [sym, c] : m)
+        if (sym.compare(0, prefix.size(), prefix) == 0) variants.push_back(sym);
+    };
+    if (object == kVmlinux)
+      scan(vmlinux_);
+    else if (auto it = modules_.find(module_name_of(object)); it != modules_.end())
+      scan(it->second);
+    std::sort(variants.begin(), variants.end());
+    if (variants.empty()) return make_error("{} has no function '{}' to replace", object, name);
+    std::string list;
+    for (const auto& v : variants) list += (list.empty() ? "" : ", ") + v;
+    return make_error(
+        "{} has no function '{}' to replace, but has {}: gcc specialised it; "
+        "replace that name (NINES_REPLACE({}, ...))",
+        object, name, list, variants.front());
+  }
   if (n > 1) {
     return make_error(
         "function '{}' is defined {} times in {}: say which with NINES_KSYM({}, {}, pos)", name, n,

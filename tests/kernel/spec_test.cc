@@ -68,6 +68,14 @@ TEST(Spec, RefusesMalformedMarkersNamingFileAndLine) {
   EXPECT_FALSE(scan_patch_source("NINES_KSYM(vmlinux, x, 0);", "p.c", s).ok());
 }
 
+TEST(Spec, AcceptsFunctionsGccRenamed) {
+  PatchSpec s;
+  ASSERT_TRUE(scan_patch_source("NINES_REPLACE(parse_opts.isra.0, new_parse);", "p.c", s).ok());
+  EXPECT_EQ(s.replacements.at(0).old_name, "parse_opts.isra.0");
+  EXPECT_FALSE(scan_patch_source("NINES_REPLACE(parse_opts., x);", "p.c", s).ok());
+  EXPECT_FALSE(scan_patch_source("NINES_REPLACE(a, new.isra);", "p.c", s).ok());
+}
+
 TEST(Spec, RefusesTheSameFunctionReplacedTwice) {
   PatchSpec s;
   auto r = scan_patch_source("NINES_REPLACE(f, g);\nNINES_REPLACE(f, h);\n", "p.c", s);

@@ -14,6 +14,7 @@ KernelSymbols fixture() {
       "ffffffff81000200 t dup_static\n"
       "ffffffff81000300 t dup_static\n"
       "ffffffff81000400 b shared_name\n"
+      "ffffffff81000500 t parse_opts.isra.0\n"
       "0000000000000000 A absolute_only\n");
   k.add_module_symbols("binfmt_misc", {"enabled", "bm_status_read", "shared_name"});
   return k;
@@ -66,6 +67,14 @@ TEST(Symbols, WithoutSystemMapUnknownNamesAreAssumedUniqueInVmlinux) {
   auto r = k.resolve("anything", {}, {});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->klp_name(), ".klp.sym.vmlinux.anything,0");
+}
+
+TEST(Symbols, MissingFunctionNamesItsGccSpecialisations) {
+  auto r = fixture().function_pos("vmlinux", "parse_opts", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("but has parse_opts.isra.0"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(*fixture().function_pos("vmlinux", "parse_opts.isra.0", {}), 0);
 }
 
 TEST(Symbols, FunctionToReplaceMustExistOnceInItsObject) {
