@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/clock.h"
+#include "server/tokens.h"
 
 namespace nines::server {
 
@@ -106,6 +107,22 @@ MachineIdentity identity_of(const MachineRecord& r) {
       if (v.is_string()) m.build_ids.push_back(v.get<std::string>());
   std::sort(m.build_ids.begin(), m.build_ids.end());
   return m;
+}
+
+std::string identity_sha(const MachineIdentity& m) {
+  // Length-prefixed fields: no two different identities frame to the same text.
+  std::string text;
+  auto add = [&text](std::string_view f) {
+    text += std::to_string(f.size());
+    text += ':';
+    text += f;
+  };
+  add(m.name);
+  add(m.arch);
+  add(m.kernel_release);
+  add(m.kernel_build_id);
+  for (const std::string& id : m.build_ids) add(id);
+  return hash_token(text);
 }
 
 namespace {

@@ -43,6 +43,8 @@ struct MachineIdentity {
 // Errors name the field: "checkin: build_ids[3]: 'xyz' is not hex".
 Result<MachineIdentity> parse_identity(const nlohmann::json& body);
 MachineIdentity identity_of(const MachineRecord& m);
+// SHA-256 (hex) over every field of the identity but machine_id, unambiguously framed.
+std::string identity_sha(const MachineIdentity& m);
 
 // The bundles of a tier that apply to a machine: userspace bundles whose target build-id is
 // among the machine's build-ids, kernel bundles for its kernel release (and its kernel

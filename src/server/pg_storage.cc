@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS machines(
   machine_id TEXT PRIMARY KEY, tier TEXT NOT NULL, name TEXT NOT NULL, arch TEXT NOT NULL,
   kernel_release TEXT NOT NULL, kernel_build_id TEXT NOT NULL, build_ids_json TEXT NOT NULL,
   advisor_json TEXT NOT NULL, first_seen_unix BIGINT NOT NULL,
-  last_seen_unix BIGINT NOT NULL);
+  last_seen_unix BIGINT NOT NULL,
+  identity_sha TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS patch_state(
   machine_id TEXT NOT NULL, bundle_id TEXT NOT NULL, version BIGINT NOT NULL,
   state TEXT NOT NULL, reason TEXT NOT NULL, seq BIGINT NOT NULL,
@@ -140,7 +141,7 @@ BundleRecord bundle_from(PGresult* r, int i) {
 
 constexpr const char* kMachineCols =
     "machine_id, tier, name, arch, kernel_release, kernel_build_id, build_ids_json, "
-    "advisor_json, first_seen_unix, last_seen_unix";
+    "advisor_json, first_seen_unix, last_seen_unix, identity_sha";
 
 MachineRecord machine_from(PGresult* r, int i) {
   MachineRecord m;
@@ -154,6 +155,7 @@ MachineRecord machine_from(PGresult* r, int i) {
   m.advisor_json = as_text(r, i, 7);
   m.first_seen_unix = as_i64(r, i, 8);
   m.last_seen_unix = as_i64(r, i, 9);
+  m.identity_sha = as_text(r, i, 10);
   return m;
 }
 
@@ -338,13 +340,25 @@ class PgStorage final : public Storage {
     auto c = NINES_TRY(acquire());
     return c->run(
         "store machine",
-        "INSERT INTO machines VALUES($1,$2,$3,$4,$5,$6,$7,'{}',$8,$9) ON CONFLICT(machine_id) "
-        "DO UPDATE SET tier=excluded.tier, name=excluded.name, arch=excluded.arch, "
-        "kernel_release=excluded.kernel_release, kernel_build_id=excluded.kernel_build_id, "
-        "build_ids_json=excluded.build_ids_json, last_seen_unix=excluded.last_seen_unix",
+        "INSERT INTO machines VALUES($1,$2,$3,$4,$5,$6,$7,'{}',$8,$9,$10) "
+        "ON CONFLICT(machine_id) DO UPDATE SET tier=excluded.tier, name=excluded.name, "
+        "arch=excluded.arch, kernel_release=excluded.kernel_release, "
+        "kernel_build_id=excluded.kernel_build_id, build_ids_json=excluded.build_ids_json, "
+        "last_seen_unix=excluded.last_seen_unix, identity_sha=excluded.identity_sha",
         {P(m.machine_id), P(m.tier), P(m.name), P(m.arch), P(m.kernel_release),
          P(m.kernel_build_id), P(m.build_ids_json), P(m.first_seen_unix),
-         P(m.last_seen_unix)});
+         P(m.last_seen_unix), P(m.identity_sha)});
+  }
+
+  Result<bool> touch_machine(const std::string& machine_id, const std::string& tier,
+                             const std::string& identity_sha, int64_t now_unix) override {
+    auto c = NINES_TRY(acquire());
+    PgResult r = NINES_TRY(c->exec(
+        "touch machine",
+        "UPDATE machines SET last_seen_unix = $1 WHERE machine_id = $2 AND tier = $3 "
+        "AND identity_sha = $4 AND identity_sha != '' RETURNING machine_id",
+        {P(now_unix), P(machine_id), P(tier), P(identity_sha)}));
+    return PQntuples(r.get()) > 0;
   }
 
   Result<std::optional<MachineRecord>> find_machine(const std::string& machine_id) override {

@@ -351,6 +351,10 @@ Result<int> Server::bind() {
            if (!ident.ok()) return send_error(res, 400, ident.error().message);
            ident->machine_id = caller.machine_id;
            int64_t now = unix_now();
+           // A machine that changed nothing since its last check-in only moves its time.
+           std::string sha = identity_sha(*ident);
+           Result<bool> touched = store.touch_machine(caller.machine_id, caller.tier, sha, now);
+           if (!touched.ok()) return send_error(res, 500, touched.error().message);
            MachineRecord m;
            m.machine_id = caller.machine_id;
            m.tier = caller.tier;
@@ -358,11 +362,13 @@ Result<int> Server::bind() {
            m.arch = ident->arch;
            m.kernel_release = ident->kernel_release;
            m.kernel_build_id = ident->kernel_build_id;
-           m.build_ids_json = json(ident->build_ids).dump();
+           if (!*touched) m.build_ids_json = json(ident->build_ids).dump();
            m.first_seen_unix = now;
            m.last_seen_unix = now;
-           if (Status s = store.upsert_machine(m); !s.ok())
-             return send_error(res, 500, s.error().message);
+           m.identity_sha = sha;
+           if (!*touched)
+             if (Status s = store.upsert_machine(m); !s.ok())
+               return send_error(res, 500, s.error().message);
            auto tb = tier_bundles(impl, store, caller.tier);
            if (!tb.ok()) return send_error(res, 500, tb.error().message);
            json offers = json::array();

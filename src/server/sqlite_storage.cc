@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <mutex>
+#include <unordered_map>
 
 #include "server/storage.h"
 
@@ -32,7 +33,8 @@ CREATE TABLE IF NOT EXISTS machines(
   machine_id TEXT PRIMARY KEY, tier TEXT NOT NULL, name TEXT NOT NULL, arch TEXT NOT NULL,
   kernel_release TEXT NOT NULL, kernel_build_id TEXT NOT NULL, build_ids_json TEXT NOT NULL,
   advisor_json TEXT NOT NULL, first_seen_unix INTEGER NOT NULL,
-  last_seen_unix INTEGER NOT NULL);
+  last_seen_unix INTEGER NOT NULL,
+  identity_sha TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS patch_state(
   machine_id TEXT NOT NULL, bundle_id TEXT NOT NULL, version INTEGER NOT NULL,
   state TEXT NOT NULL, reason TEXT NOT NULL, seq INTEGER NOT NULL,
@@ -44,13 +46,44 @@ CREATE TABLE IF NOT EXISTS reports(
 CREATE INDEX IF NOT EXISTS reports_machine ON reports(machine_id, seq);
 )sql";
 
-// One prepared statement; finalized on every path.
+// Prepared statements, compiled once per SQL text and kept for the connection's life
+// (preparing costs more than running the small statements of a check-in).
+class StmtCache {
+ public:
+  explicit StmtCache(sqlite3* db) : db(db) {}
+  ~StmtCache() { clear(); }
+  void clear() {
+    for (auto& [sql, st] : stmts_) sqlite3_finalize(st);
+    stmts_.clear();
+  }
+  sqlite3_stmt* get(const char* sql, int* rc) {
+    auto it = stmts_.find(sql);
+    if (it != stmts_.end()) {
+      *rc = SQLITE_OK;
+      return it->second;
+    }
+    sqlite3_stmt* st = nullptr;
+    *rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr);
+    if (*rc == SQLITE_OK) stmts_.emplace(sql, st);
+    return st;
+  }
+  sqlite3* db;
+
+ private:
+  std::unordered_map<std::string, sqlite3_stmt*> stmts_;
+};
+
+// One use of a cached statement: reset and unbound on every path, so it is ready for the
+// next use. (No code path holds two uses of the same SQL at once.)
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr);
+  Stmt(StmtCache& cache, const char* sql) : db_(cache.db) { st_ = cache.get(sql, &rc_); }
+  ~Stmt() {
+    if (st_) {
+      sqlite3_reset(st_);
+      sqlite3_clear_bindings(st_);
+    }
   }
-  ~Stmt() { sqlite3_finalize(st_); }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
@@ -121,7 +154,7 @@ BundleRecord bundle_from(const Stmt& s) {
 
 constexpr const char* kMachineCols =
     "machine_id, tier, name, arch, kernel_release, kernel_build_id, build_ids_json, "
-    "advisor_json, first_seen_unix, last_seen_unix";
+    "advisor_json, first_seen_unix, last_seen_unix, identity_sha";
 
 MachineRecord machine_from(const Stmt& s) {
   MachineRecord m;
@@ -135,6 +168,7 @@ MachineRecord machine_from(const Stmt& s) {
   m.advisor_json = s.text(7);
   m.first_seen_unix = s.i64(8);
   m.last_seen_unix = s.i64(9);
+  m.identity_sha = s.text(10);
   return m;
 }
 
@@ -152,8 +186,11 @@ ReportRecord report_from(const Stmt& s) {
 
 class SqliteStorage final : public Storage {
  public:
-  SqliteStorage(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  ~SqliteStorage() override { sqlite3_close_v2(db_); }
+  SqliteStorage(sqlite3* db, std::string path) : db_(db), cache_(db), path_(std::move(path)) {}
+  ~SqliteStorage() override {
+    cache_.clear();
+    sqlite3_close_v2(db_);
+  }
 
   std::string backend() const override { return "sqlite"; }
 
@@ -175,7 +212,7 @@ class SqliteStorage final : public Storage {
     std::lock_guard lock(mu_);
     NINES_CHECK(exec("BEGIN IMMEDIATE", "begin"));
     Tx tx(this);
-    Stmt q(db_, "SELECT count(*) FROM tokens WHERE kind = 'admin'");
+    Stmt q(cache_, "SELECT count(*) FROM tokens WHERE kind = 'admin'");
     NINES_CHECK(q.prepared("count admin tokens"));
     NINES_TRY(q.step("count admin tokens"));
     if (q.i64(0) > 0) return false;
@@ -186,7 +223,7 @@ class SqliteStorage final : public Storage {
 
   Result<std::optional<TokenRecord>> find_token(const std::string& hash_hex) override {
     std::lock_guard lock(mu_);
-    Stmt q(db_, "SELECT hash, kind, tier, name, machine_id, created_unix FROM tokens "
+    Stmt q(cache_, "SELECT hash, kind, tier, name, machine_id, created_unix FROM tokens "
                 "WHERE hash = ?");
     NINES_CHECK(q.prepared("find token"));
     q.bind(1, hash_hex);
@@ -197,7 +234,7 @@ class SqliteStorage final : public Storage {
 
   Status delete_machine_tokens(const std::string& machine_id) override {
     std::lock_guard lock(mu_);
-    Stmt q(db_, "DELETE FROM tokens WHERE kind = 'machine' AND machine_id = ?");
+    Stmt q(cache_, "DELETE FROM tokens WHERE kind = 'machine' AND machine_id = ?");
     NINES_CHECK(q.prepared("delete machine tokens"));
     q.bind(1, machine_id);
     NINES_TRY(q.step("delete machine tokens"));
@@ -210,7 +247,7 @@ class SqliteStorage final : public Storage {
     NINES_CHECK(exec("BEGIN IMMEDIATE", "begin publish"));
     Tx tx(this);
     {
-      Stmt q(db_, "SELECT sha256 FROM bundles WHERE id = ? AND version = ?");
+      Stmt q(cache_, "SELECT sha256 FROM bundles WHERE id = ? AND version = ?");
       NINES_CHECK(q.prepared("find bundle"));
       q.bind(1, b.id).bind(2, b.version);
       if (NINES_TRY(q.step("find bundle"))) {
@@ -224,13 +261,13 @@ class SqliteStorage final : public Storage {
       }
     }
     {
-      Stmt q(db_, "INSERT OR IGNORE INTO blobs(sha256, data) VALUES(?, ?)");
+      Stmt q(cache_, "INSERT OR IGNORE INTO blobs(sha256, data) VALUES(?, ?)");
       NINES_CHECK(q.prepared("store bundle bytes"));
       q.bind(1, b.sha256).bind_blob(2, bytes);
       NINES_TRY(q.step("store bundle bytes"));
     }
     {
-      Stmt q(db_, "INSERT INTO bundles VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      Stmt q(cache_, "INSERT INTO bundles VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
       NINES_CHECK(q.prepared("store bundle row"));
       q.bind(1, b.id).bind(2, b.version).bind(3, b.sha256).bind(4, b.kind);
       q.bind(5, b.target_name).bind(6, b.target_build_id).bind(7, b.kernel_release);
@@ -249,7 +286,7 @@ class SqliteStorage final : public Storage {
     std::lock_guard lock(mu_);
     std::string sql = fmt::format("SELECT {} FROM bundles b WHERE id = ? AND version = ?",
                                   kBundleCols);
-    Stmt q(db_, sql.c_str());
+    Stmt q(cache_, sql.c_str());
     NINES_CHECK(q.prepared("find bundle"));
     q.bind(1, id).bind(2, version);
     if (!NINES_TRY(q.step("find bundle"))) return std::optional<BundleRecord>();
@@ -264,7 +301,7 @@ class SqliteStorage final : public Storage {
 
   Result<std::optional<std::string>> bundle_bytes(const std::string& sha256) override {
     std::lock_guard lock(mu_);
-    Stmt q(db_, "SELECT data FROM blobs WHERE sha256 = ?");
+    Stmt q(cache_, "SELECT data FROM blobs WHERE sha256 = ?");
     NINES_CHECK(q.prepared("read bundle bytes"));
     q.bind(1, sha256);
     if (!NINES_TRY(q.step("read bundle bytes"))) return std::optional<std::string>();
@@ -276,7 +313,7 @@ class SqliteStorage final : public Storage {
     NINES_CHECK(exec("BEGIN IMMEDIATE", "begin promote"));
     Tx tx(this);
     {
-      Stmt q(db_, "SELECT 1 FROM bundles WHERE id = ? AND version = ?");
+      Stmt q(cache_, "SELECT 1 FROM bundles WHERE id = ? AND version = ?");
       NINES_CHECK(q.prepared("find bundle"));
       q.bind(1, id).bind(2, version);
       if (!NINES_TRY(q.step("find bundle")))
@@ -289,7 +326,7 @@ class SqliteStorage final : public Storage {
 
   Result<std::vector<Promotion>> list_promotions() override {
     std::lock_guard lock(mu_);
-    Stmt q(db_, "SELECT id, version, tier, promoted_unix FROM promotions "
+    Stmt q(cache_, "SELECT id, version, tier, promoted_unix FROM promotions "
                 "ORDER BY promoted_unix, id, version, tier");
     NINES_CHECK(q.prepared("list promotions"));
     std::vector<Promotion> out;
@@ -309,7 +346,7 @@ class SqliteStorage final : public Storage {
 
   Result<int64_t> catalogue_generation() override {
     std::lock_guard lock(mu_);
-    Stmt q(db_, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'generation'");
+    Stmt q(cache_, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'generation'");
     NINES_CHECK(q.prepared("read generation"));
     if (!NINES_TRY(q.step("read generation"))) return int64_t{0};
     return q.i64(0);
@@ -317,23 +354,35 @@ class SqliteStorage final : public Storage {
 
   Status upsert_machine(const MachineRecord& m) override {
     std::lock_guard lock(mu_);
-    Stmt q(db_,
-           "INSERT INTO machines VALUES(?,?,?,?,?,?,?,'{}',?,?) ON CONFLICT(machine_id) DO "
+    Stmt q(cache_,
+           "INSERT INTO machines VALUES(?,?,?,?,?,?,?,'{}',?,?,?) ON CONFLICT(machine_id) DO "
            "UPDATE SET tier=excluded.tier, name=excluded.name, arch=excluded.arch, "
            "kernel_release=excluded.kernel_release, kernel_build_id=excluded.kernel_build_id, "
-           "build_ids_json=excluded.build_ids_json, last_seen_unix=excluded.last_seen_unix");
+           "build_ids_json=excluded.build_ids_json, last_seen_unix=excluded.last_seen_unix, "
+           "identity_sha=excluded.identity_sha");
     NINES_CHECK(q.prepared("store machine"));
     q.bind(1, m.machine_id).bind(2, m.tier).bind(3, m.name).bind(4, m.arch);
     q.bind(5, m.kernel_release).bind(6, m.kernel_build_id).bind(7, m.build_ids_json);
-    q.bind(8, m.first_seen_unix).bind(9, m.last_seen_unix);
+    q.bind(8, m.first_seen_unix).bind(9, m.last_seen_unix).bind(10, m.identity_sha);
     NINES_TRY(q.step(fmt::format("store machine {}", m.machine_id)));
     return {};
+  }
+
+  Result<bool> touch_machine(const std::string& machine_id, const std::string& tier,
+                             const std::string& identity_sha, int64_t now_unix) override {
+    std::lock_guard lock(mu_);
+    Stmt q(cache_, "UPDATE machines SET last_seen_unix = ? WHERE machine_id = ? AND tier = ? "
+                   "AND identity_sha = ? AND identity_sha != ''");
+    NINES_CHECK(q.prepared("touch machine"));
+    q.bind(1, now_unix).bind(2, machine_id).bind(3, tier).bind(4, identity_sha);
+    NINES_TRY(q.step("touch machine"));
+    return sqlite3_changes(db_) > 0;
   }
 
   Result<std::optional<MachineRecord>> find_machine(const std::string& machine_id) override {
     std::lock_guard lock(mu_);
     std::string sql = fmt::format("SELECT {} FROM machines WHERE machine_id = ?", kMachineCols);
-    Stmt q(db_, sql.c_str());
+    Stmt q(cache_, sql.c_str());
     NINES_CHECK(q.prepared("find machine"));
     q.bind(1, machine_id);
     if (!NINES_TRY(q.step("find machine"))) return std::optional<MachineRecord>();
@@ -343,7 +392,7 @@ class SqliteStorage final : public Storage {
   Result<std::vector<MachineRecord>> list_machines() override {
     std::lock_guard lock(mu_);
     std::string sql = fmt::format("SELECT {} FROM machines ORDER BY machine_id", kMachineCols);
-    Stmt q(db_, sql.c_str());
+    Stmt q(cache_, sql.c_str());
     NINES_CHECK(q.prepared("list machines"));
     std::vector<MachineRecord> out;
     while (NINES_TRY(q.step("list machines"))) out.push_back(machine_from(q));
@@ -356,14 +405,14 @@ class SqliteStorage final : public Storage {
     NINES_CHECK(exec("BEGIN IMMEDIATE", "begin reports"));
     Tx tx(this);
     for (const ReportRecord& r : lines) {
-      Stmt q(db_, "INSERT INTO reports(machine_id, bundle_id, version, state, reason, "
+      Stmt q(cache_, "INSERT INTO reports(machine_id, bundle_id, version, state, reason, "
                   "reported_unix) VALUES(?,?,?,?,?,?)");
       NINES_CHECK(q.prepared("store report"));
       q.bind(1, machine_id).bind(2, r.bundle_id).bind(3, r.version).bind(4, r.state);
       q.bind(5, r.reason).bind(6, r.reported_unix);
       NINES_TRY(q.step("store report"));
       int64_t seq = sqlite3_last_insert_rowid(db_);
-      Stmt u(db_, "INSERT INTO patch_state VALUES(?,?,?,?,?,?,?) "
+      Stmt u(cache_, "INSERT INTO patch_state VALUES(?,?,?,?,?,?,?) "
                   "ON CONFLICT(machine_id, bundle_id) DO UPDATE SET version=excluded.version, "
                   "state=excluded.state, reason=excluded.reason, seq=excluded.seq, "
                   "updated_unix=excluded.updated_unix");
@@ -373,7 +422,7 @@ class SqliteStorage final : public Storage {
       NINES_TRY(u.step("store patch state"));
     }
     if (!advisor_json.empty()) {
-      Stmt q(db_, "UPDATE machines SET advisor_json = ? WHERE machine_id = ?");
+      Stmt q(cache_, "UPDATE machines SET advisor_json = ? WHERE machine_id = ?");
       NINES_CHECK(q.prepared("store advisor verdict"));
       q.bind(1, advisor_json).bind(2, machine_id);
       NINES_TRY(q.step("store advisor verdict"));
@@ -392,7 +441,7 @@ class SqliteStorage final : public Storage {
             : "SELECT * FROM (SELECT seq, machine_id, bundle_id, version, state, reason, "
               "reported_unix FROM reports WHERE machine_id = ? ORDER BY seq DESC LIMIT ?) "
               "ORDER BY seq";
-    Stmt q(db_, sql);
+    Stmt q(cache_, sql);
     NINES_CHECK(q.prepared("read history"));
     if (machine_id.empty()) {
       q.bind(1, limit);
@@ -406,7 +455,7 @@ class SqliteStorage final : public Storage {
 
   Result<std::vector<ReportRecord>> current_states() override {
     std::lock_guard lock(mu_);
-    Stmt q(db_, "SELECT seq, machine_id, bundle_id, version, state, reason, updated_unix "
+    Stmt q(cache_, "SELECT seq, machine_id, bundle_id, version, state, reason, updated_unix "
                 "FROM patch_state ORDER BY machine_id, bundle_id");
     NINES_CHECK(q.prepared("read patch states"));
     std::vector<ReportRecord> out;
@@ -443,7 +492,7 @@ class SqliteStorage final : public Storage {
   }
 
   Status insert_token(const TokenRecord& t, const char* sql) {
-    Stmt q(db_, sql);
+    Stmt q(cache_, sql);
     NINES_CHECK(q.prepared("store token"));
     q.bind(1, t.hash_hex).bind(2, t.kind).bind(3, t.tier).bind(4, t.name);
     q.bind(5, t.machine_id).bind(6, t.created_unix);
@@ -453,7 +502,7 @@ class SqliteStorage final : public Storage {
 
   // Inside a transaction: adds the promotion, bumps the generation when it is new.
   Status promote_locked(const std::string& id, int64_t version, const std::string& tier) {
-    Stmt q(db_, "INSERT OR IGNORE INTO promotions VALUES(?,?,?,strftime('%s','now'))");
+    Stmt q(cache_, "INSERT OR IGNORE INTO promotions VALUES(?,?,?,strftime('%s','now'))");
     NINES_CHECK(q.prepared("promote"));
     q.bind(1, id).bind(2, version).bind(3, tier);
     NINES_TRY(q.step("promote"));
@@ -468,7 +517,7 @@ class SqliteStorage final : public Storage {
 
   Result<std::vector<BundleRecord>> bundles_query(const std::string& sql,
                                                   std::optional<std::string> tier) {
-    Stmt q(db_, sql.c_str());
+    Stmt q(cache_, sql.c_str());
     NINES_CHECK(q.prepared("list bundles"));
     if (tier) q.bind(1, *tier);
     std::vector<BundleRecord> out;
@@ -478,6 +527,7 @@ class SqliteStorage final : public Storage {
 
   std::mutex mu_;
   sqlite3* db_;
+  StmtCache cache_;
   std::string path_;
 };
 

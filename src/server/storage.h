@@ -61,6 +61,9 @@ struct MachineRecord {
   std::string advisor_json;    // last advisor verdict as reported ({} when none)
   int64_t first_seen_unix = 0;
   int64_t last_seen_unix = 0;
+  // SHA-256 over the identity fields above (name, arch, kernel, build-ids): lets a check-in
+  // that changes nothing but the time touch one small column (touch_machine).
+  std::string identity_sha;
 };
 
 // One report line: the state of one patch on one machine at one time.
@@ -115,6 +118,10 @@ class Storage {
   // --- machines and reports
   // Inserts or updates everything but first_seen (kept) and advisor_json (kept).
   virtual Status upsert_machine(const MachineRecord& m) = 0;
+  // Sets last_seen when the machine exists with this tier and identity_sha; returns false
+  // (and changes nothing) otherwise, and the caller then writes the whole row.
+  virtual Result<bool> touch_machine(const std::string& machine_id, const std::string& tier,
+                                     const std::string& identity_sha, int64_t now_unix) = 0;
   virtual Result<std::optional<MachineRecord>> find_machine(const std::string& machine_id) = 0;
   virtual Result<std::vector<MachineRecord>> list_machines() = 0;
   // Appends the lines to the history, updates each patch's current state and the

@@ -153,6 +153,17 @@ TEST_P(StorageTest, UpsertMachineKeepsFirstSeenAndAdvisorVerdict) {
   EXPECT_EQ((**got).advisor_json, R"({"verdict":"reboot"})");
 }
 
+TEST_P(StorageTest, TouchMovesOnlyTheTimeOfAnUnchangedMachine) {
+  MachineRecord m{"host-a", "canary", "a", "x86_64", "6.1.0-1", "", "[]", "", 100, 100, "sha1"};
+  EXPECT_FALSE(*store_->touch_machine("host-a", "canary", "sha1", 150));  // not there yet
+  ASSERT_TRUE(store_->upsert_machine(m).ok());
+  EXPECT_TRUE(*store_->touch_machine("host-a", "canary", "sha1", 200));
+  EXPECT_EQ((**store_->find_machine("host-a")).last_seen_unix, 200);
+  EXPECT_FALSE(*store_->touch_machine("host-a", "canary", "sha2", 300));  // identity changed
+  EXPECT_FALSE(*store_->touch_machine("host-a", "stable", "sha1", 300));  // tier changed
+  EXPECT_EQ((**store_->find_machine("host-a")).last_seen_unix, 200);
+}
+
 TEST_P(StorageTest, ReportsKeepHistoryAndTheNewestStatePerPatch) {
   ASSERT_TRUE(store_->upsert_machine({"a", "t", "", "x86_64", "k", "", "[]", "", 1, 1}).ok());
   ASSERT_TRUE(store_->upsert_machine({"b", "t", "", "x86_64", "k", "", "[]", "", 1, 1}).ok());

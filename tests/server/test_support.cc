@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <elf.h>
+
+#include <cstring>
 #include <filesystem>
 
 #include "core/clock.h"
@@ -102,6 +105,56 @@ Publisher::Publisher() : key(bundle::generate_keypair()) {
   if (!s.ok()) ADD_FAILURE() << s.error().message;
 }
 
+// A minimal relocatable ELF (x86-64) whose sections are .shstrtab, .nines.meta (the patch
+// metadata bundles require of their payload) and .pad (filler, to make payloads of a size).
+std::string make_patch_object(const nlohmann::json& meta, std::string_view pad) {
+  const std::string shstr = std::string("\0.shstrtab\0.nines.meta\0.pad\0", 29);
+  const std::string meta_text = meta.dump();
+  std::string out(sizeof(Elf64_Ehdr), '\0');
+  auto append = [&out](std::string_view data) {
+    size_t at = out.size();
+    out.append(data);
+    return at;
+  };
+  size_t shstr_off = append(shstr);
+  size_t meta_off = append(meta_text);
+  size_t pad_off = append(pad);
+  while (out.size() % 8) out.push_back('\0');
+  size_t sh_off = out.size();
+  Elf64_Shdr sh[4] = {};
+  sh[1].sh_name = 1;  // ".shstrtab"
+  sh[1].sh_type = SHT_STRTAB;
+  sh[1].sh_offset = shstr_off;
+  sh[1].sh_size = shstr.size();
+  sh[1].sh_addralign = 1;
+  sh[2].sh_name = 11;  // ".nines.meta"
+  sh[2].sh_type = SHT_PROGBITS;
+  sh[2].sh_offset = meta_off;
+  sh[2].sh_size = meta_text.size();
+  sh[2].sh_addralign = 1;
+  sh[3].sh_name = 23;  // ".pad"
+  sh[3].sh_type = SHT_PROGBITS;
+  sh[3].sh_offset = pad_off;
+  sh[3].sh_size = pad.size();
+  sh[3].sh_addralign = 1;
+  out.append(reinterpret_cast<const char*>(sh), sizeof sh);
+  Elf64_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  eh.e_ident[EI_VERSION] = EV_CURRENT;
+  eh.e_type = ET_REL;
+  eh.e_machine = EM_X86_64;
+  eh.e_version = EV_CURRENT;
+  eh.e_shoff = sh_off;
+  eh.e_ehsize = sizeof(Elf64_Ehdr);
+  eh.e_shentsize = sizeof(Elf64_Shdr);
+  eh.e_shnum = 4;
+  eh.e_shstrndx = 1;
+  std::memcpy(out.data(), &eh, sizeof eh);
+  return out;
+}
+
 std::string make_bundle(const Publisher& pub, const BundleSpec& spec) {
   bundle::Manifest m;
   m.id = spec.id;
@@ -118,7 +171,15 @@ std::string make_bundle(const Publisher& pub, const BundleSpec& spec) {
     m.cves.push_back(bundle::Cve{id, sev, "a flaw", "https://example.org/" + id});
   m.published = spec.published;
   m.published_unix = parse_rfc3339(spec.published).value_or(0);
-  Result<std::string> b = bundle::create_bundle(m, spec.payload, pub.key.secret_key);
+  nlohmann::json meta = {{"format", 1}, {"kind", spec.kind}, {"id", spec.id},
+                         {"functions", {{{"name", "f"}, {"replacement", "f_fixed"}}}}};
+  if (spec.kind == "userspace")
+    meta["target"] = {{"name", spec.target_name}, {"build_id", spec.build_id}};
+  else
+    meta["kernel"] = {{"release", spec.kernel_release}, {"build_id", ""}};
+  // The spec's payload text is the filler, so different payloads make different bundles.
+  Result<std::string> b = bundle::create_bundle(m, make_patch_object(meta, spec.payload),
+                                                pub.key.secret_key);
   if (!b.ok()) {
     ADD_FAILURE() << b.error().message;
     return {};

@@ -61,7 +61,10 @@ struct BundleSpec {
   std::string published = "2026-11-01T00:00:00Z";
   std::string payload = "patch payload";
 };
-// A signed bundle file (bytes), or aborts the test on a bundle error.
+// A minimal ELF patch object: `.nines.meta` holds `meta`, `.pad` holds `pad`.
+std::string make_patch_object(const nlohmann::json& meta, std::string_view pad);
+// A signed bundle file (bytes) whose payload is a patch object agreeing with the manifest;
+// an empty string (and a test failure) on a bundle error.
 std::string make_bundle(const Publisher& pub, const BundleSpec& spec);
 BundleRecord record_of(const std::string& bundle_bytes);
 
