@@ -179,6 +179,26 @@ rm "$T/libinit.so"
 rm -f "$T/restarts.log"
 out=$(nsenter -t "$INNER" -p -m -- "$NINES" check --root "$R" --format batch --restart --reexec-command "$T/recorder daemon-reexec" 2>"$T/err"); rc=$?
 expect_line "NEEDRESTART-SVC: systemd-manager" "pid1" && [ "$(cat "$T/restarts.log" 2>/dev/null)" = "daemon-reexec" ] && pass "stale PID 1: daemon-reexec, not restart" || fail "pid1 recorder log: $(cat "$T/restarts.log" 2>/dev/null)"
+exec 8>&-; wait; exec 8<>"$T/fifo"
+
+# 10. Patched in memory: a live patch applied by nines covers the replaced library.
+new_root patched
+cp "$LIB" "$T/libpatched.so"
+start_holder "$T/h5.out" "$HOLDER" "$T/libpatched.so"; H5=$HPID
+if ! "$NINES" build --target "$T/libpatched.so" --id advisor-fix-1 -o "$T/fix.patch" \
+     "$(dirname "$(readlink -f "$0")")/testlib_fix.c" >"$T/build.log" 2>&1; then
+  out=$(cat "$T/build.log"); fail "nines build of the test patch"
+elif ! "$NINES" apply "$T/fix.patch" --pid "$H5" >"$T/apply.log" 2>&1; then
+  out=$(cat "$T/apply.log"); fail "nines apply of the test patch"
+else
+  cp "$T/libpatched.so" "$T/x.so" && mv "$T/x.so" "$T/libpatched.so"
+  check --root "$R" --format batch
+  expect_rc 0 "patched" && expect_line "NINES-PATCHED: advisor_holder=$H5:advisor-fix-1" "patched" && \
+    ! grep -q "^NEEDRESTART-PID" <<<"$out" && pass "live-patched stale library: patched in memory, no restart" || fail "patched in memory"
+  check --root "$R"
+  expect_text "pid $H5 (advisor_holder): $T/libpatched.so patched by advisor-fix-1" "patched text"
+fi
+exec 8>&-; wait; exec 8<>"$T/fifo"
 
 echo "check_cli_test: $failures failure(s)"
 [ "$failures" = 0 ]
