@@ -23,6 +23,7 @@
 #include "core/subprocess.h"
 #include "server/client.h"
 #include "server/server.h"
+#include "test_support.h"  // make_patch_object: bundles carry real patch objects
 
 namespace {
 
@@ -116,16 +117,25 @@ int main(int argc, char** argv) {
                       "bench", "https://example.org"});
     m.published = nines::format_rfc3339(nines::unix_now());
     m.published_unix = nines::unix_now();
-    std::string b = NINES_TRY(nines::bundle::create_bundle(m, std::string(64 << 10, 'x'),
-                                                           key.secret_key));
+    json meta = {{"format", 1}, {"kind", "userspace"}, {"id", m.id},
+                 {"target", {{"name", m.target_name}, {"build_id", m.target_build_id}}},
+                 {"functions", {{{"name", "f"}, {"replacement", "f_fixed"}}}}};
+    std::string payload =
+        nines::server::testing::make_patch_object(meta, std::string(64 << 10, 'x'));
+    std::string b = NINES_TRY(nines::bundle::create_bundle(m, payload, key.secret_key));
     NINES_TRY(admin.post_bytes("/v1/bundles?tier=stable", b));
     return {};
   };
+  auto finish = [&](int rc) {
+    server.stop();
+    serving.join();
+    return rc;
+  };
   for (int lib = 0; lib < 5; ++lib)
-    if (auto s = publish(lib, 1); !s.ok()) return fail(s.error().message);
+    if (auto s = publish(lib, 1); !s.ok()) return finish(fail(s.error().message));
 
   auto enroll_token = admin.post_json("/v1/tokens", {{"kind", "enroll"}, {"tier", "stable"}});
-  if (!enroll_token.ok()) return fail(enroll_token.error().message);
+  if (!enroll_token.ok()) return finish(fail(enroll_token.error().message));
   Fleet fleet;
   fleet.tokens.resize(static_cast<size_t>(machines));
   fleet.bodies.resize(static_cast<size_t>(machines));
@@ -143,7 +153,8 @@ int main(int argc, char** argv) {
             std::exit(1);
           }
           json ids = json::array();
-          for (int k = 0; k < 58; ++k) ids.push_back(hex_id(1000 + k, static_cast<uint64_t>(i)));
+          for (int k = 0; k < 57; ++k) ids.push_back(hex_id(1000 + k, static_cast<uint64_t>(i)));
+          ids.push_back(hex_id(99, 0));  // "libc": every machine maps it (the rollout's target)
           ids.push_back(hex_id(i % 5, 0));
           ids.push_back(hex_id((i + 1) % 5, 0));
           fleet.tokens[static_cast<size_t>(i)] = (*r)["token"];
@@ -196,13 +207,12 @@ int main(int argc, char** argv) {
   }
 
   if (rollout) {
-    // Publish v2 of lib0 and measure until every machine that maps lib0 reported it.
+    // Publish a fix for the library every machine maps; each machine checks in, downloads
+    // it, reports applied; measured until the last report is stored.
     nines::Stopwatch sw;
-    if (auto s = publish(0, 2); !s.ok()) return fail(s.error().message);
+    if (auto s = publish(99, 1); !s.ok()) return finish(fail(s.error().message));
     std::atomic<int> done{0}, next{0};
-    int targeted = 0;
-    for (int i = 0; i < machines; ++i)
-      if (i % 5 == 0 || (i + 1) % 5 == 0) ++targeted;
+    int targeted = machines;
     std::vector<std::thread> ts;
     std::atomic<int64_t> downloads{0};
     for (int t = 0; t < connections; ++t)
@@ -217,7 +227,7 @@ int main(int argc, char** argv) {
           json offers = json::parse(r->body)["bundles"];
           json lines = json::array();
           for (const json& b : offers) {
-            if (b["id"] != "fix-lib0") continue;
+            if (b["id"] != "fix-lib99") continue;
             auto d = c.Get(b["url"].get<std::string>().c_str(), h);
             if (!d || d->status != 200) { std::fprintf(stderr, "download failed\n"); std::exit(1); }
             downloads++;
@@ -232,10 +242,10 @@ int main(int argc, char** argv) {
     for (auto& t : ts) t.join();
     double secs = sw.elapsed_ns() / 1e9;
     auto f = admin.get_json("/v1/fleet");
-    if (!f.ok()) return fail(f.error().message);
+    if (!f.ok()) return finish(fail(f.error().message));
     int applied = 0;
     for (const json& r : (*f)["rollout"])
-      if (r["id"] == "fix-lib0" && r["version"] == 2) applied = r["applied"];
+      if (r["id"] == "fix-lib99" && r["version"] == 1) applied = r["applied"];
     std::printf("rollout backend=%s: %d machines, %d targeted, %d reported applied "
                 "(fleet view: %d) in %.1f s, %lld downloads\n",
                 server.storage().backend().c_str(), machines, targeted, done.load(), applied, secs,
