@@ -6,6 +6,8 @@
 #include <cctype>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "core/clock.h"
 #include "core/strings.h"
 
@@ -45,6 +47,35 @@ void sort_unique(std::vector<T>& v) {
 }
 
 }  // namespace
+
+Result<std::vector<KernelFix>> kernel_fixes_from_json(std::string_view text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) return make_error("kernel fixes: not valid JSON");
+  if (!j.is_array()) return make_error("kernel fixes: expected a JSON array of fixes");
+  std::vector<KernelFix> out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    const nlohmann::json& e = j[i];
+    if (!e.is_object() || !e.contains("id") || !e["id"].is_string())
+      return make_error("kernel fixes: [{}].id: missing or not a string", i);
+    KernelFix f;
+    f.id = e["id"].get<std::string>();
+    if (e.contains("severity")) {
+      if (!e["severity"].is_string())
+        return make_error("kernel fixes: [{}].severity: not a string", i);
+      f.severity = lower(e["severity"].get<std::string>());
+      if (f.severity != "critical" && f.severity != "high" && f.severity != "medium" &&
+          f.severity != "low" && !f.severity.empty())
+        return make_error("kernel fixes: [{}].severity: '{}' is not one of critical, high, "
+                          "medium, low", i, f.severity);
+    }
+    if (e.contains("covered")) {
+      if (!e["covered"].is_boolean()) return make_error("kernel fixes: [{}].covered: not a boolean", i);
+      f.covered = e["covered"].get<bool>();
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
 
 const char* reboot_name(Reboot r) {
   switch (r) {

@@ -18,6 +18,7 @@
 #include "advisor/livepatch.h"
 #include "advisor/microcode.h"
 #include "advisor/scan.h"
+#include "core/result.h"
 
 namespace nines::advisor {
 
@@ -28,6 +29,10 @@ struct KernelFix {
   std::string severity;  // "critical" | "high" | "medium" | "low" | ""
   bool covered = false;
 };
+
+// Reads known kernel fixes from JSON: [{"id": "CVE-2026-1", "severity": "high",
+// "covered": true}, ...]. Errors name the element and the field.
+Result<std::vector<KernelFix>> kernel_fixes_from_json(std::string_view text);
 
 // Everything the checks found; the input of decide() and of the reports.
 struct Facts {

@@ -9,6 +9,7 @@
 #include "advisor/report.h"
 #include "advisor/restart.h"
 #include "cli/commands.h"
+#include "core/fd.h"
 
 namespace nines::cli {
 
@@ -18,6 +19,7 @@ struct CheckArgs {
   std::string format = "text";
   std::string root = "/";
   std::string cpuinfo = "/proc/cpuinfo";
+  std::string kernel_fixes;
   bool restart = false;
   bool dry_run = false;
   std::string restart_command = "systemctl restart";
@@ -47,6 +49,16 @@ int run_check(const CheckArgs& a) {
   CheckOptions opts;
   opts.root = a.root;
   opts.cpuinfo = a.cpuinfo;
+  if (!a.kernel_fixes.empty()) {
+    auto text = read_file(a.kernel_fixes, 16u << 20);
+    auto fixes = text.ok() ? kernel_fixes_from_json(*text) : Result<std::vector<KernelFix>>(text.error());
+    if (!fixes.ok()) {
+      std::fprintf(stderr, "nines check: read %s: %s\n", a.kernel_fixes.c_str(),
+                   fixes.error().message.c_str());
+      return kExitError;
+    }
+    opts.kernel_fixes = *fixes;
+  }
   auto facts = gather_facts(opts);
   if (!facts.ok()) {
     std::fprintf(stderr, "nines check: %s\n", facts.error().message.c_str());
@@ -105,6 +117,9 @@ Runner setup_check(CLI::App& app) {
                  "Read /boot, /lib/firmware, /var/lib/dpkg, /var/run, /sys/kernel/livepatch "
                  "under DIR (processes always come from /proc)");
   app.add_option("--cpuinfo", a->cpuinfo, "Read the CPU from this file instead of /proc/cpuinfo");
+  app.add_option("--kernel-fixes", a->kernel_fixes,
+                 "JSON list of the pending kernel's fixes [{id, severity, covered}] (from "
+                 "bundles): rates the kernel part of the reboot verdict");
   app.add_flag("--restart", a->restart, "Restart the systemd units that run outdated code");
   app.add_flag("--dry-run", a->dry_run, "With --restart: print the plan, run nothing");
   app.add_option("--restart-command", a->restart_command,

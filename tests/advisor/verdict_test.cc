@@ -198,5 +198,20 @@ TEST(Decide, PartlyPatchedProcessStillNeedsARestartAndSaysWhichPart) {
   EXPECT_NE(v.restart_reasons[0].find("patched in memory by foo-fix-2"), std::string::npos);
 }
 
+TEST(KernelFixesFromJson, ReadsFixesAndNamesTheBadField) {
+  auto ok = kernel_fixes_from_json(
+      R"([{"id":"CVE-2026-1","severity":"High","covered":true},{"id":"CVE-2026-2"}])");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  ASSERT_EQ(ok->size(), 2u);
+  EXPECT_EQ((*ok)[0].severity, "high");
+  EXPECT_TRUE((*ok)[0].covered);
+  EXPECT_FALSE((*ok)[1].covered);
+  auto bad = kernel_fixes_from_json(R"([{"id":"CVE-1","severity":"urgent"}])");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("[0].severity"), std::string::npos) << bad.error().message;
+  EXPECT_FALSE(kernel_fixes_from_json("{").ok());
+  EXPECT_FALSE(kernel_fixes_from_json(R"({"id":"x"})").ok());
+}
+
 }  // namespace
 }  // namespace nines::advisor
