@@ -11,6 +11,7 @@
 
 #include <cstring>
 
+#include "bundle/patch_meta.h"
 #include "core/fd.h"
 #include "core/strings.h"
 
@@ -102,6 +103,8 @@ Result<std::string> build(const Manifest& m, std::string_view payload, const Sec
     return make_error("create bundle {}: payload is {} bytes, limit {}", m.id, payload.size(),
                       kMaxPayloadBytes);
   if (payload.empty()) return make_error("create bundle {}: payload is empty", m.id);
+  if (auto agrees = check_payload_matches(m, payload); !agrees)
+    return agrees.error().wrap(fmt::format("create bundle {}", m.id));
   std::string manifest = manifest_to_toml(m);
   // What we write must read back: the stored manifest goes through the same parser.
   auto reparsed = parse_manifest(manifest);
@@ -232,6 +235,8 @@ Status verify_bundle(const Bundle& b, const std::vector<TrustedKey>& trusted) {
   if (computed != b.payload_sha256_hex)
     return make_error("{}: payload digest mismatch (stated sha256 {}, computed {})", who,
                       b.payload_sha256_hex, computed);
+  auto agrees = check_payload_matches(b.manifest, b.payload);
+  if (!agrees) return agrees.error().wrap(who);
   return {};
 }
 

@@ -99,4 +99,13 @@ Status reconcile_with_patch(Manifest& m, const nlohmann::json& meta) {
   return {};
 }
 
+Status check_payload_matches(const Manifest& m, std::string_view payload) {
+  auto meta = read_patch_meta(payload);
+  if (!meta) return meta.error().wrap("payload is not a nines patch object");
+  Manifest filled = m;  // reconcile fills what the manifest leaves empty; only conflicts count
+  auto s = reconcile_with_patch(filled, *meta);
+  if (!s) return s.error().wrap("manifest contradicts its payload");
+  return {};
+}
+
 }  // namespace nines::bundle

@@ -24,4 +24,9 @@ Result<nlohmann::json> read_patch_meta(std::string_view elf_bytes);
 // "manifest target.build_id 'ab..' contradicts the patch object ('cd..')".
 Status reconcile_with_patch(Manifest& m, const nlohmann::json& meta);
 
+// The payload of a bundle must be a patch object whose `.nines.meta` agrees with the
+// manifest (kind, id, target): checked when a bundle is created and when it is verified, so
+// a signed manifest can never describe other code than the payload it carries.
+Status check_payload_matches(const Manifest& m, std::string_view payload);
+
 }  // namespace nines::bundle

@@ -17,10 +17,8 @@ namespace {
 using testing::sample_manifest;
 using testing::TempDir;
 
-const std::string kPayload = std::string(
-    "\x7f"
-    "ELF fake patch object payload",
-    29);
+// A real patch object (gcc + objcopy) whose .nines.meta matches sample_manifest(); built once.
+std::string kPayload;
 
 void put32(std::string& s, uint32_t v) {
   for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
@@ -67,6 +65,12 @@ std::string sign_section(const SecretKey& key, const std::string& manifest,
 
 class BundleTest : public ::testing::Test {
  protected:
+  static void SetUpTestSuite() {
+    TempDir dir;
+    std::string path = testing::make_patch_object(dir, testing::kSampleMeta);
+    ASSERT_FALSE(path.empty()) << "gcc/objcopy could not build a patch object";
+    kPayload = *read_file(path);
+  }
   void SetUp() override {
     ASSERT_GE(sodium_init(), 0);
     key_ = generate_keypair();
@@ -142,9 +146,9 @@ TEST_F(BundleTest, RefusesKeyNotInTrustStore) {
 
 TEST_F(BundleTest, RefusesPayloadWhoseDigestDiffers) {
   std::string bytes = make();
-  size_t p = bytes.find("fake patch");
+  size_t p = bytes.find(kPayload);
   ASSERT_NE(p, std::string::npos);
-  bytes[p] = 'F';
+  bytes[p + kPayload.size() / 2] ^= 0x20;
   expect_refused(bytes, "payload digest mismatch (stated sha256 " + sha256_hex(kPayload));
 }
 
@@ -232,6 +236,34 @@ TEST_F(BundleTest, RefusesSignedBundleWithMalformedManifestField) {
   std::string bytes = assemble(
       1, {{1, manifest}, {2, d}, {3, kPayload}, {4, sign_section(key_.secret_key, manifest, d)}});
   expect_refused(bytes, "cves[0].severity: 'severe'");
+}
+
+TEST_F(BundleTest, RefusesSignedManifestThatContradictsItsPayload) {
+  Manifest m = sample_manifest();
+  m.target_build_id = "0badc0de";
+  // create_bundle refuses it...
+  auto created = create_bundle(m, kPayload, key_.secret_key);
+  ASSERT_FALSE(created.ok());
+  EXPECT_NE(created.error().message.find("manifest contradicts its payload"), std::string::npos)
+      << created.error().message;
+  // ...and a reader refuses one made by another tool, though the signature is good.
+  std::string manifest = manifest_to_toml(m);
+  std::string d = digest(kPayload);
+  std::string bytes = assemble(
+      1, {{1, manifest}, {2, d}, {3, kPayload}, {4, sign_section(key_.secret_key, manifest, d)}});
+  expect_refused(bytes,
+                 "manifest contradicts its payload: manifest target.build_id '0badc0de' "
+                 "contradicts the patch object ('abcdef0123456789')");
+}
+
+TEST_F(BundleTest, RefusesPayloadThatIsNotAPatchObject) {
+  std::string manifest = manifest_to_toml(sample_manifest());
+  std::string junk = "#!/bin/sh\nrm -rf /\n";
+  std::string d = digest(junk);
+  std::string bytes = assemble(
+      1, {{1, manifest}, {2, d}, {3, junk}, {4, sign_section(key_.secret_key, manifest, d)}});
+  expect_refused(bytes,
+                 "payload is not a nines patch object: read patch metadata: not an ELF file");
 }
 
 TEST_F(BundleTest, RefusesWhenTrustStoreIsMissingOrEmpty) {
