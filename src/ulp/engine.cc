@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 #include "core/clock.h"
@@ -39,6 +40,7 @@ struct SwitchPlan {
   std::vector<GuardedRange> write_ranges, stack_ranges;
   // Patch code that the switch retires; unmapped afterwards only if no thread is in it.
   std::vector<GuardedRange> retired;
+  uint64_t gadget = 0;  // a syscall instruction in the target, for the unmap
   Registry new_registry;
 };
 
@@ -67,11 +69,6 @@ Result<pid_t> pick_worker_thread(pid_t pid) {
   return make_error("pid {}: no live thread to work in", pid);
 }
 
-struct Staged {
-  uint64_t registry = 0;     // registry address (existing or new)
-  uint64_t image_base = 0;   // 0 when nothing was mapped
-  uint64_t image_size = 0;
-};
 
 // Creates the registry mapping in the target: memfd_create + ftruncate + mmap + close,
 // with the name written in the scratch area below the red zone of the working thread.
@@ -96,52 +93,58 @@ Result<uint64_t> create_registry(proc::PtraceSession& sess, proc::RemoteSyscalls
   return *addr;
 }
 
-// Maps the linked image into the target (and the registry when missing), running the
-// system calls in one stopped thread while the others run on.
-Result<Staged> stage(ProcessView& view, const PatchObject& patch, const LoadedObject& target,
-                     const proc::ProcessMemory& mem, bool need_registry, uint64_t registry,
-                     LinkedImage& image_out) {
-  pid_t pid = view.pid();
-  pid_t tid = NINES_TRY(pick_worker_thread(pid));
-  uint64_t gadget = NINES_TRY(proc::find_syscall_gadget(mem, view.maps()));
-  auto sess = NINES_TRY(proc::PtraceSession::freeze_one(pid, tid));
+// Maps the linked image into the target, and creates the registry when missing, by
+// system calls injected into one thread of the frozen process. Done inside the freeze:
+// with every other thread stopped each injected call runs at once, where with the other
+// threads running it would wait for a CPU behind them. Sets *taken when the chosen range
+// was taken meanwhile (pick another and retry).
+Status stage_in_freeze(proc::PtraceSession& sess, uint64_t gadget, const proc::ProcessMemory& mem,
+                       const LinkedImage& img, bool* need_registry, uint64_t* registry, bool* taken) {
+  pid_t pid = sess.pid();
+  pid_t tid = 0;
+  auto worker = pick_worker_thread(pid);
+  for (pid_t t : sess.tids())
+    if (worker && t == *worker) tid = t;
+  if (tid == 0) return make_error("pid {}: no stopped live thread to work in", pid);
   auto rs = NINES_TRY(proc::RemoteSyscalls::begin(sess, tid, gadget));
-  Staged st;
-  st.registry = registry;
-  if (need_registry) st.registry = NINES_TRY(create_registry(sess, rs, mem, tid));
-
-  uint64_t size = image_size(patch.elf);
-  std::vector<uint64_t> avoid;
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    uint64_t base = NINES_TRY(choose_base(view.maps(), target.mapped.lowest, target.mapped.highest, size, avoid));
-    auto img = NINES_TRY(link_image(patch, base, view, target));
-    auto mapped = rs.call("mmap", SYS_mmap, base, size, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, static_cast<uint64_t>(-1), 0);
-    if (!mapped) {
-      avoid.push_back(base);  // taken meanwhile (EEXIST): try another range
-      continue;
-    }
-    if (*mapped != base) {  // a kernel without MAP_FIXED_NOREPLACE placed it elsewhere
-      (void)rs.call("munmap", SYS_munmap, *mapped, size);
-      avoid.push_back(base);
-      continue;
-    }
-    auto undo = [&](const Error& e) -> Result<Staged> {
-      (void)rs.call("munmap", SYS_munmap, base, size);
-      return e;
-    };
-    if (auto w = mem.write(base, img.bytes.data(), img.bytes.size()); !w) return undo(w.error());
-    for (const auto& seg : img.segments) {
-      auto p = rs.call("mprotect", SYS_mprotect, base + seg.offset, seg.size, static_cast<uint64_t>(seg.prot));
-      if (!p) return undo(p.error());
-    }
-    st.image_base = base;
-    st.image_size = size;
-    image_out = std::move(img);
-    NINES_CHECK(rs.finish());
-    return st;
+  if (*need_registry) {
+    *registry = NINES_TRY(create_registry(sess, rs, mem, tid));
+    *need_registry = false;  // it exists now, whatever happens next
   }
-  return make_error("pid {}: could not map the patch near {}", pid, target.mapped.path);
+  uint64_t base = img.base, size = img.bytes.size();
+  // Mapped read-only first: /proc/PID/mem writes read-only pages, so only the segments
+  // that need more than PROT_READ cost an mprotect.
+  auto mapped = rs.call("mmap", SYS_mmap, base, size, PROT_READ,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, static_cast<uint64_t>(-1), 0);
+  if (!mapped) {
+    *taken = true;
+    return mapped.error();
+  }
+  if (*mapped != base) {  // a kernel without MAP_FIXED_NOREPLACE placed it elsewhere
+    (void)rs.call("munmap", SYS_munmap, *mapped, size);
+    *taken = true;
+    return make_error("pid {}: the kernel placed the patch at {:#x}, not {:#x}", pid, *mapped, base);
+  }
+  auto undo = [&](const Error& e) -> Status {
+    (void)rs.call("munmap", SYS_munmap, base, size);
+    return e;
+  };
+  if (auto w = mem.write(base, img.bytes.data(), img.bytes.size()); !w) return undo(w.error());
+  // Adjacent segments with the same protection take one call.
+  std::vector<SegmentProt> runs;
+  for (const auto& seg : img.segments) {
+    if (seg.prot == PROT_READ) continue;
+    if (!runs.empty() && runs.back().prot == seg.prot && runs.back().offset + runs.back().size >= seg.offset) {
+      runs.back().size = std::max(runs.back().size, seg.offset + seg.size - runs.back().offset);
+      continue;
+    }
+    runs.push_back(seg);
+  }
+  for (const auto& seg : runs) {
+    auto p = rs.call("mprotect", SYS_mprotect, base + seg.offset, seg.size, static_cast<uint64_t>(seg.prot));
+    if (!p) return undo(p.error());
+  }
+  return rs.finish();
 }
 
 // Unmaps a range in the target (a staged image after a failure, or a replaced patch).
@@ -221,9 +224,13 @@ constexpr int64_t kNudgeBudgetNs = 2'000'000;
 constexpr int kNudgeFirstRunUs = 20;
 constexpr int kNudgeMaxRunUs = 400;
 
+// `prelude` runs once, in the first freeze, before the check (staging the patch image).
+using Prelude = std::function<Status(proc::PtraceSession&)>;
+
 Result<Outcome> run_switch(pid_t pid, const proc::ProcessMemory& mem, const std::vector<proc::MapEntry>& maps,
-                           const SwitchPlan& plan, uint64_t registry_addr, const std::string& header,
-                           const ApplyOptions& opts) {
+                           const SwitchPlan& plan, const uint64_t& registry_addr, const std::string& header,
+                           const ApplyOptions& opts, const Prelude& prelude = {}) {
+  bool prelude_done = !prelude;
   Outcome out;
   out.pid = pid;
   int64_t deadline = monotonic_ns() + opts.timeout_ms * 1000000;
@@ -241,6 +248,10 @@ Result<Outcome> run_switch(pid_t pid, const proc::ProcessMemory& mem, const std:
       int64_t t0 = monotonic_ns();
       auto sess = proc::PtraceSession::freeze_all(pid);
       if (!sess) return sess.error();
+      if (!prelude_done) {
+        NINES_CHECK(prelude(*sess));
+        prelude_done = true;
+      }
       auto check = [&] {
         return check_consistency(*sess, mem, maps, plan.write_ranges,
                                  opts.stack_check ? plan.stack_ranges : no_ranges);
@@ -269,6 +280,19 @@ Result<Outcome> run_switch(pid_t pid, const proc::ProcessMemory& mem, const std:
           out.retired_free = busy && busy->empty();
         }
         NINES_CHECK(write_all(pid, mem, plan, registry_addr, header));
+        // Unmap retired patch code now, while every thread is stopped: the injected call
+        // runs at once instead of waiting for a CPU behind the target's busy threads.
+        if (out.retired_free && plan.gadget != 0) {
+          pid_t worker = sess->tids().front();
+          if (auto rs = proc::RemoteSyscalls::begin(*sess, worker, plan.gadget)) {
+            for (const auto& r : plan.retired)
+              if (!rs->call("munmap", SYS_munmap, r.lo, r.hi - r.lo)) out.retired_free = false;
+            (void)rs->finish();
+          } else {
+            out.retired_free = false;
+          }
+          out.retired_unmapped = out.retired_free;
+        }
         sess->release();
         out.stop_us = static_cast<double>(monotonic_ns() - t0) / 1000.0;
         return out;
@@ -348,83 +372,101 @@ Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOpti
   }
 
   bool need_registry = !existing.has_value();
-  LinkedImage image;
-  auto staged = stage(view, patch, *target, mem, need_registry, existing ? existing->address : 0, image);
-  if (!staged) return staged.error().wrap(fmt::format("stage {} in pid {}", meta.id, pid));
-  if (need_registry) {
-    reg = Registry{};
-    reg.address = staged->registry;
-  }
+  uint64_t gadget = NINES_TRY(proc::find_syscall_gadget(mem, view.maps()));
+  uint64_t size = image_size(patch.elf);
+  std::vector<uint64_t> avoid;
+  for (int attempt = 0;; ++attempt) {
+    // Fresh maps each attempt: a retry follows a range taken meanwhile (by the target, or
+    // by the registry this apply created).
+    auto maps_now = proc::read_maps(pid);
+    const std::vector<proc::MapEntry>& maps = maps_now ? *maps_now : view.maps();
+    uint64_t base = NINES_TRY(choose_base(maps, target->mapped.lowest, target->mapped.highest, size, avoid));
+    LinkedImage image = NINES_TRY(link_image(patch, base, view, *target));
 
-  SwitchPlan plan;
-  AppliedPatch entry;
-  entry.id = meta.id;
-  entry.version = opts.version;
-  entry.target_name = meta.target_name;
-  entry.target_build_id = meta.target_build_id;
-  entry.target_path = target->mapped.path;
-  entry.applied_unix = unix_now();
-  entry.base = staged->image_base;
-  entry.size = staged->image_size;
-  std::vector<std::string> switched;
-  for (const auto& [f, addr, site, original] : sites) {
-    uint64_t dest = image.load_bias + f->replacement_offset;
-    auto jmp = arch::encode_jump(site, dest);
-    if (!jmp) {
-      unmap_in_target(pid, view.maps(), mem, staged->image_base, staged->image_size);
-      return make_error("pid {}: {} at {:#x} cannot reach its replacement at {:#x}", pid, f->name, site, dest);
-    }
-    std::string now = bytes_at(mem, site, arch::kJumpSize, err);
-    if (!err.ok()) return err.error();
-    plan.writes.push_back({site, now, std::string(jmp->begin(), jmp->end()), f->name});
-    plan.write_ranges.push_back({site, site + arch::kJumpSize, f->name});
-    plan.stack_ranges.push_back({addr, addr + std::max<uint64_t>(f->target_size, 1), f->name});
-    entry.function_details.push_back({f->name, f->replacement, addr, f->target_size, site,
-                                      to_hex({reinterpret_cast<const uint8_t*>(original.data()), original.size()}),
-                                      dest});
-    entry.functions.push_back(f->name);
-    switched.push_back(f->name);
-  }
-  std::string action = "applied";
-  if (old) {
-    action = fmt::format("replaced {}", old->id);
-    // Functions of the old patch that the new one no longer replaces go back to the original.
-    for (const auto& pf : old->function_details) {
-      bool kept = std::any_of(entry.function_details.begin(), entry.function_details.end(),
-                              [&](const AppliedFunction& af) { return af.address == pf.address; });
-      if (kept) continue;
-      auto o = from_hex(pf.original_hex);
-      if (!o) return make_error("pid {}: registry holds malformed bytes for {}", pid, pf.name);
-      std::string now = bytes_at(mem, pf.site, arch::kJumpSize, err);
+    SwitchPlan plan;
+    AppliedPatch entry;
+    entry.id = meta.id;
+    entry.version = opts.version;
+    entry.target_name = meta.target_name;
+    entry.target_build_id = meta.target_build_id;
+    entry.target_path = target->mapped.path;
+    entry.applied_unix = unix_now();
+    entry.base = base;
+    entry.size = size;
+    std::vector<std::string> switched;
+    for (const auto& [f, addr, site, original] : sites) {
+      uint64_t dest = image.load_bias + f->replacement_offset;
+      auto jmp = arch::encode_jump(site, dest);
+      if (!jmp)
+        return make_error("pid {}: {} at {:#x} cannot reach its replacement at {:#x}", pid, f->name, site, dest);
+      std::string now = bytes_at(mem, site, arch::kJumpSize, err);
       if (!err.ok()) return err.error();
-      plan.writes.push_back({pf.site, now, std::string(o->begin(), o->end()), pf.name});
-      plan.write_ranges.push_back({pf.site, pf.site + arch::kJumpSize, pf.name});
-      plan.stack_ranges.push_back({pf.address, pf.address + std::max<uint64_t>(pf.size, 1), pf.name});
-      switched.push_back(pf.name + " (restored)");
+      plan.writes.push_back({site, now, std::string(jmp->begin(), jmp->end()), f->name});
+      plan.write_ranges.push_back({site, site + arch::kJumpSize, f->name});
+      plan.stack_ranges.push_back({addr, addr + std::max<uint64_t>(f->target_size, 1), f->name});
+      entry.function_details.push_back({f->name, f->replacement, addr, f->target_size, site,
+                                        to_hex({reinterpret_cast<const uint8_t*>(original.data()), original.size()}),
+                                        dest});
+      entry.functions.push_back(f->name);
+      switched.push_back(f->name);
     }
-    // No thread may be inside the old patch's code when it is unmapped.
-    plan.stack_ranges.push_back({old->base, old->base + old->size, "patch " + old->id});
-    plan.retired.push_back({old->base, old->base + old->size, "patch " + old->id});
-  }
+    std::string action = "applied";
+    if (old) {
+      action = fmt::format("replaced {}", old->id);
+      // Functions of the old patch that the new one no longer replaces go back to the original.
+      for (const auto& pf : old->function_details) {
+        bool kept = std::any_of(entry.function_details.begin(), entry.function_details.end(),
+                                [&](const AppliedFunction& af) { return af.address == pf.address; });
+        if (kept) continue;
+        auto o = from_hex(pf.original_hex);
+        if (!o) return make_error("pid {}: registry holds malformed bytes for {}", pid, pf.name);
+        std::string now = bytes_at(mem, pf.site, arch::kJumpSize, err);
+        if (!err.ok()) return err.error();
+        plan.writes.push_back({pf.site, now, std::string(o->begin(), o->end()), pf.name});
+        plan.write_ranges.push_back({pf.site, pf.site + arch::kJumpSize, pf.name});
+        plan.stack_ranges.push_back({pf.address, pf.address + std::max<uint64_t>(pf.size, 1), pf.name});
+        switched.push_back(pf.name + " (restored)");
+      }
+      // No thread may be inside the old patch's code when it is unmapped.
+      plan.stack_ranges.push_back({old->base, old->base + old->size, "patch " + old->id});
+      plan.retired.push_back({old->base, old->base + old->size, "patch " + old->id});
+      plan.gadget = gadget;
+    }
 
-  Registry next = reg;
-  std::erase_if(next.patches, [&](const AppliedPatch& p) { return p.target_build_id == meta.target_build_id; });
-  next.patches.push_back(entry);
-  auto header = prepare_registry(mem, reg.address, reg, next);
-  if (!header) {
-    unmap_in_target(pid, view.maps(), mem, staged->image_base, staged->image_size);
-    return header.error();
+    Registry next = reg;
+    std::erase_if(next.patches, [&](const AppliedPatch& p) { return p.target_build_id == meta.target_build_id; });
+    next.patches.push_back(entry);
+    uint64_t registry_addr = reg.address;
+    std::string header;
+    if (!need_registry) header = NINES_TRY(prepare_registry(mem, reg.address, reg, next));
+    bool taken = false, staged = false;
+    Prelude prelude = [&](proc::PtraceSession& sess) -> Status {
+      bool creating = need_registry;
+      auto st = stage_in_freeze(sess, gadget, mem, image, &need_registry, &registry_addr, &taken);
+      if (creating && !need_registry) {  // created, even if the mapping then failed
+        reg = Registry{};
+        reg.address = registry_addr;
+      }
+      if (!st) return st.error();
+      staged = true;
+      if (creating) header = NINES_TRY(prepare_registry(mem, registry_addr, reg, next));
+      return {};
+    };
+    auto out = run_switch(pid, mem, maps, plan, registry_addr, header, opts, prelude);
+    if (!out) {
+      if (taken && attempt < 4) {  // the range was taken meanwhile: link for another one
+        avoid.push_back(base);
+        continue;
+      }
+      if (staged) unmap_in_target(pid, maps, mem, base, size);
+      return out.error().wrap(fmt::format("apply {} to pid {}", meta.id, pid));
+    }
+    if (old && out->retired_free && !out->retired_unmapped)
+      unmap_in_target(pid, maps, mem, old->base, old->size);
+    out->action = action;
+    out->functions = switched;
+    return out;
   }
-  auto maps_now = proc::read_maps(pid);
-  auto out = run_switch(pid, mem, maps_now ? *maps_now : view.maps(), plan, reg.address, *header, opts);
-  if (!out) {
-    unmap_in_target(pid, view.maps(), mem, staged->image_base, staged->image_size);
-    return out.error().wrap(fmt::format("apply {} to pid {}", meta.id, pid));
-  }
-  if (old && out->retired_free) unmap_in_target(pid, view.maps(), mem, old->base, old->size);
-  out->action = action;
-  out->functions = switched;
-  return out;
 }
 
 Result<Outcome> revert_patch(const std::string& id, pid_t pid, const ApplyOptions& opts) {
@@ -450,13 +492,14 @@ Result<Outcome> revert_patch(const std::string& id, pid_t pid, const ApplyOption
   }
   plan.stack_ranges.push_back({p->base, p->base + p->size, "patch " + p->id});
   plan.retired.push_back({p->base, p->base + p->size, "patch " + p->id});
+  if (auto g = proc::find_syscall_gadget(mem, maps)) plan.gadget = *g;
   Registry next = *existing;
   std::erase_if(next.patches, [&](const AppliedPatch& a) { return a.id == id; });
   std::string header = NINES_TRY(prepare_registry(mem, existing->address, *existing, next));
   uint64_t base = p->base, size = p->size;
   auto out = run_switch(pid, mem, maps, plan, existing->address, header, opts);
   if (!out) return out.error().wrap(fmt::format("revert {} in pid {}", id, pid));
-  if (out->retired_free) unmap_in_target(pid, maps, mem, base, size);
+  if (out->retired_free && !out->retired_unmapped) unmap_in_target(pid, maps, mem, base, size);
   out->action = "reverted";
   out->functions = switched;
   return out;

@@ -38,6 +38,7 @@ struct Outcome {
   double stop_us = 0;                  // time the process was frozen for the switch
   int attempts = 0;                    // freezes needed (more than 1 after conflicts)
   bool retired_free = false;           // retired patch code was free to unmap
+  bool retired_unmapped = false;       // ... and was unmapped during the switch
 };
 
 Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOptions& opts,
