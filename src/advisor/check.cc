@@ -3,6 +3,7 @@
 #include "advisor/root.h"
 #include "core/clock.h"
 #include "core/fd.h"
+#include "core/log.h"
 #include "core/strings.h"
 
 namespace nines::advisor {
@@ -22,9 +23,17 @@ Result<Facts> gather_facts(const CheckOptions& opts) {
     f.vanished = scan.vanished;
     f.warnings = std::move(scan.warnings);
     // 2. What nines patched in memory: only stale processes are asked.
+    spdlog::debug("check: scan {} processes, {} mappings, {} stale: {:.1f} ms", f.scanned_processes,
+                  f.scanned_mappings, f.processes.size(), f.scan_ms);
+    Stopwatch reg;
+    // nines loads patch code into memory with no file behind it: processes without any
+    // such code carry no registry and are not asked.
     mark_patched(f.processes, opts.registry ? opts.registry : nines_registry_reader(),
-                 &f.warnings);
+                 &f.warnings, /*only_anonymous_code=*/!opts.registry);
+    spdlog::debug("check: registries of {} stale processes: {:.1f} ms", f.processes.size(),
+                  static_cast<double>(reg.elapsed_ns()) / 1e6);
   }
+  Stopwatch rest;
 
   // 3. Kernel: running against newest installed, livepatches, reboot-required.
   f.kernel = check_kernel(root, running_kernel());
@@ -52,6 +61,8 @@ Result<Facts> gather_facts(const CheckOptions& opts) {
   // 5. Bootloader packages changed since boot.
   int64_t boot = NINES_TRY(boot_time_unix());
   f.bootloader = NINES_TRY(check_bootloader(root, boot));
+  spdlog::debug("check: kernel, microcode, bootloader: {:.1f} ms",
+                static_cast<double>(rest.elapsed_ns()) / 1e6);
   return f;
 }
 

@@ -64,9 +64,10 @@ Result<std::string> read_build_id(const std::string& path) {
 }
 
 void mark_patched(std::vector<StaleProcess>& procs, const RegistryReader& reader,
-                  std::vector<std::string>* warnings) {
+                  std::vector<std::string>* warnings, bool only_anonymous_code) {
   if (!reader) return;
   for (StaleProcess& p : procs) {
+    if (only_anonymous_code && !p.anonymous_code) continue;
     auto patches = reader(p.pid);
     if (!patches.ok()) {
       if (warnings) warnings->push_back(patches.error().message);

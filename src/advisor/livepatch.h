@@ -35,8 +35,11 @@ Result<std::string> read_build_id(const std::string& path);
 // Marks each stale object that a patch in its process targets (same build-id, or same
 // file name when the patch recorded no build-id) as patched in memory by that patch.
 // Registry read failures go to `warnings`; the process then stays "needs a restart".
+// `only_anonymous_code`: ask the reader only about processes that run code from memory
+// with no file behind it, where nines puts patch code (reading a registry costs about
+// 0.5 ms: the maps text and /proc/PID/mem).
 void mark_patched(std::vector<StaleProcess>& procs, const RegistryReader& reader,
-                  std::vector<std::string>* warnings);
+                  std::vector<std::string>* warnings, bool only_anonymous_code = false);
 
 struct KernelLivepatch {
   std::string name;

@@ -90,6 +90,11 @@ bool special_path(std::string_view p) {
          starts_with(p, "/[");
 }
 
+// Executable mappings the kernel provides to every process.
+bool is_kernel_special(std::string_view name) {
+  return name == "[vdso]" || name == "[vsyscall]" || name == "[uprobes]";
+}
+
 struct FileId {
   bool exists = false;
   int err = 0;
@@ -164,7 +169,8 @@ class Scanner {
   int scan_text(pid_t pid, int maps_fd, const View& view, StaleProcess& proc, size_t* mappings);
 
   struct Verdict {
-    bool special = false;  // not a program or library (/dev, memfd, ...)
+    bool special = false;    // not a program or library (/dev, memfd, ...)
+    bool anonymous = false;  // code with no file on disk behind it (memfd, ...)
     std::optional<StaleObject> stale;
   };
 
@@ -219,11 +225,21 @@ int Scanner::scan_query(pid_t pid, int maps_fd, const View& view, StaleProcess& 
   for (uint64_t addr = 0;;) {
     q = ProcmapQuery{};
     q.size = sizeof q;
-    q.query_flags = kQueryCoveringOrNext | kQueryExecutable | kQueryFileBacked;
+    q.query_flags = kQueryCoveringOrNext | kQueryExecutable;
     q.query_addr = addr;
     if (::ioctl(maps_fd, kProcmapQuery, &q) != 0) return errno == ENOENT ? 0 : errno;
     addr = q.vma_end;
-    if (q.inode == 0) continue;
+    if (q.inode == 0) {
+      // Executable memory that is no file: the vDSO, a JIT, or nines patch code.
+      ProcmapQuery named = q;
+      named.query_addr = q.vma_start;
+      named.vma_name_size = static_cast<uint32_t>(name_buf_.size());
+      named.vma_name_addr = reinterpret_cast<uint64_t>(name_buf_.data());
+      if (::ioctl(maps_fd, kProcmapQuery, &named) != 0) return errno == ENOENT ? ESRCH : errno;
+      std::string_view name(name_buf_.data(), named.vma_name_size ? named.vma_name_size - 1 : 0);
+      if (!is_kernel_special(name)) proc.anonymous_code = true;
+      continue;
+    }
     uint64_t dev = makedev(q.dev_major, q.dev_minor);
     if (std::find(seen.begin(), seen.end(), std::make_pair(dev, q.inode)) != seen.end()) continue;
     seen.emplace_back(dev, q.inode);
@@ -231,7 +247,6 @@ int Scanner::scan_query(pid_t pid, int maps_fd, const View& view, StaleProcess& 
     auto it = verdicts_.find(key);
     if (it == verdicts_.end() || !view.ok) {
       ProcmapQuery named = q;
-      named.query_flags = kQueryCoveringOrNext | kQueryExecutable | kQueryFileBacked;
       named.query_addr = q.vma_start;
       named.vma_name_size = static_cast<uint32_t>(name_buf_.size());
       named.vma_name_addr = reinterpret_cast<uint64_t>(name_buf_.data());
@@ -239,10 +254,12 @@ int Scanner::scan_query(pid_t pid, int maps_fd, const View& view, StaleProcess& 
       Verdict v;
       std::string_view name(name_buf_.data(), named.vma_name_size ? named.vma_name_size - 1 : 0);
       v.special = special_path(name);
+      v.anonymous = v.special && !is_kernel_special(name);
       if (!v.special) v.stale = evaluate(pid, view, Mapping{q.vma_start, q.vma_end, dev, q.inode, name});
       it = verdicts_.insert_or_assign(key, std::move(v)).first;
     }
     if (!it->second.special) ++*mappings;
+    if (it->second.anonymous) proc.anonymous_code = true;
     if (it->second.stale) {
       StaleObject o = *it->second.stale;
       o.map_file = fmt::format("{}/{}/map_files/{:x}-{:x}", proc_, pid, q.vma_start, q.vma_end);
@@ -266,7 +283,11 @@ int Scanner::scan_text(pid_t pid, int maps_fd, const View& view, StaleProcess& p
     std::string_view line = all.substr(0, nl);
     all.remove_prefix(nl == std::string_view::npos ? all.size() : nl + 1);
     std::optional<MapsLine> m = parse_maps_line(line);
-    if (!m || m->perms[2] != 'x' || m->inode == 0 || special_path(m->path)) continue;
+    if (!m || m->perms[2] != 'x') continue;
+    if (m->inode == 0 || special_path(m->path)) {
+      if (!is_kernel_special(m->path)) proc.anonymous_code = true;
+      continue;
+    }
     uint64_t mdev = makedev(m->dev_major, m->dev_minor);
     bool dup = false;
     for (const Seen& s : seen)

@@ -80,6 +80,9 @@ struct StaleProcess {
   std::string cgroup;
   Owner owner;
   std::vector<StaleObject> objects;
+  // Runs code from executable memory that is no file on disk (anonymous, memfd): a JIT,
+  // or nines patch code. Only such a process can carry a nines registry.
+  bool anonymous_code = false;
 
   // True when every stale object is covered by a nines patch applied in memory.
   bool fully_patched() const;

@@ -85,6 +85,22 @@ TEST(MarkPatched, RegistryErrorBecomesAWarningAndTheProcessStaysStale) {
   EXPECT_FALSE(procs[0].fully_patched());
 }
 
+TEST(MarkPatched, ProcessWithoutAnonymousCodeIsNotAskedWhenSoRequested) {
+  StaleHolder s;
+  EXPECT_FALSE(s.proc.anonymous_code) << "the holder runs only code from files";
+  std::vector<StaleProcess> procs{s.proc};
+  int asked = 0;
+  RegistryReader reader = [&](pid_t) -> Result<std::vector<PatchInProcess>> {
+    ++asked;
+    return std::vector<PatchInProcess>{};
+  };
+  mark_patched(procs, reader, nullptr, /*only_anonymous_code=*/true);
+  EXPECT_EQ(asked, 0);
+  procs[0].anonymous_code = true;
+  mark_patched(procs, reader, nullptr, /*only_anonymous_code=*/true);
+  EXPECT_EQ(asked, 1);
+}
+
 TEST(KernelLivepatches, ReadsEnabledAndTransitionFromSysfs) {
   TempDir d;
   mkdirs(d / "sys/kernel/livepatch/nines_a");
