@@ -33,6 +33,7 @@ namespace {
 struct Args {
   int processes = 1000, mappings = 100, runs = 5, stale_every = 10;
   std::string dir = ".", nines, needrestart = "needrestart";
+  bool maps_text = false;  // scan the text of maps, as on kernels before 6.11
   std::string hold;  // a command to run on the built state (for profiling), then exit
 };
 
@@ -109,6 +110,7 @@ int main(int argc, char** argv) {
     else if (k == "--nines") a.nines = v;
     else if (k == "--needrestart") a.needrestart = v;
     else if (k == "--hold") a.hold = v;
+    else if (k == "--maps-text") a.maps_text = v == "1";
     else {
       std::fprintf(stderr, "advisor_scan: unknown option %s\n", k.c_str());
       return 2;
@@ -187,7 +189,9 @@ int main(int argc, char** argv) {
   for (int r = 0; r < a.runs; ++r) {
     nines::Stopwatch sw;
     double c0 = cpu_ms();
-    auto res = nines::advisor::scan_processes();
+    nines::advisor::ScanOptions so;
+    so.procmap_query = !a.maps_text;
+    auto res = nines::advisor::scan_processes(so);
     scan_cpu.push_back(cpu_ms() - c0);
     scan_ms.push_back(static_cast<double>(sw.elapsed_ns()) / 1e6);
     if (!res.ok()) {
@@ -199,9 +203,9 @@ int main(int argc, char** argv) {
   }
   std::printf("state: %d processes, %d file mappings each (+ the program and its libraries), "
               "%d stale\n", a.processes, a.mappings, expected_stale);
-  std::printf("advisor::scan_processes: wall median %.1f ms, min %.1f ms; CPU median %.1f ms, "
+  std::printf("advisor::scan_processes (%s): wall median %.1f ms, min %.1f ms; CPU median %.1f ms, "
               "min %.1f ms; %d runs (%zu executable mappings checked, %zu stale found)\n",
-              median(scan_ms), *std::min_element(scan_ms.begin(), scan_ms.end()),
+              a.maps_text ? "maps text" : "PROCMAP_QUERY", median(scan_ms), *std::min_element(scan_ms.begin(), scan_ms.end()),
               median(scan_cpu), *std::min_element(scan_cpu.begin(), scan_cpu.end()), a.runs,
               mappings, found);
   int rc = found == static_cast<size_t>(expected_stale) ? 0 : 1;
