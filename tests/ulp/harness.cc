@@ -94,6 +94,11 @@ std::string Target::ask(const std::string& command, int timeout_ms) {
   }
 }
 
+void Target::send(const std::string& command) {
+  std::string line = command + "\n";
+  if (write(to_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) ADD_FAILURE() << "send failed";
+}
+
 void Target::feed(const std::string& data) {
   if (write(feed_, data.data(), data.size()) < 0) ADD_FAILURE() << "feed failed";
 }

@@ -32,6 +32,8 @@ class Target {
   pid_t pid() const { return pid_; }
   // Sends a command line and returns the reply line (without newline); "" on EOF/timeout.
   std::string ask(const std::string& command, int timeout_ms = 20000);
+  // Sends a command line without waiting for the reply (read it later with ask("")).
+  void send(const std::string& command);
   // Writes to the pipe the target's "readwait" thread reads (its fd 3).
   void feed(const std::string& data);
   // The state letter of every thread (/proc/PID/task/*/stat): 'R', 'S', 't' (traced), ...

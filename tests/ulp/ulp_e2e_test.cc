@@ -252,6 +252,18 @@ TEST(UserspacePatch, ThreadsBlockedInReadAndNanosleepKeepTheirSemantics) {
   EXPECT_LT(ms, 3000) << "nanosleep lasted far too long";
 }
 
+TEST(UserspacePatch, RegistersAndVectorStateOfTheThreadUsedForInjectionSurvive) {
+  Target t("ulptarget_pie", 0);
+  t.send("regcheck");  // the main thread now blocks in read(3) with known register values
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::string patch = build_patch("lib_v1", lib_path());
+  auto r = run_nines({"apply", patch, "--pid", pid_arg(t)});  // injects into the main thread
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  t.feed("x");
+  EXPECT_EQ(t.ask(""), "regs=ok");
+  EXPECT_EQ(t.ask("values"), "lib=2 other=200 scaled=80 exe=10 atoi=5");
+}
+
 TEST(UserspacePatch, SeveralProcessesArePatchedWithOneCommand) {
   Target a("ulptarget_pie", 1), b("ulptarget_nopie", 1);
   std::string patch = build_patch("lib_v1", lib_path());
