@@ -54,6 +54,24 @@ std::optional<json> body_json(const httplib::Request& req, httplib::Response& re
   return j;
 }
 
+// String members of an untrusted JSON object: "" when absent; an error naming the member
+// when it has another type (json::value would throw).
+Result<std::vector<std::string>> str_members(const json& o, std::string_view what,
+                                             std::initializer_list<const char*> keys) {
+  std::vector<std::string> out;
+  for (const char* k : keys) {
+    auto it = o.find(k);
+    if (it == o.end() || it->is_null()) {
+      out.emplace_back();
+    } else if (it->is_string()) {
+      out.push_back(it->get<std::string>());
+    } else {
+      return make_error("{}: {}: not a string", what, k);
+    }
+  }
+  return out;
+}
+
 Result<std::pair<std::string, int>> parse_listen(const std::string& listen) {
   size_t colon = listen.rfind(':');
   if (colon == std::string::npos)
@@ -284,9 +302,11 @@ Result<int> Server::bind() {
   h.Post("/v1/tokens", wrap("/v1/tokens", kAdmin, [&store](auto& req, auto& res, auto&) {
            std::optional<json> b = body_json(req, res, "create token");
            if (!b) return;
-           std::string kind = b->value("kind", "enroll");
-           std::string tier = b->value("tier", "");
-           std::string name = b->value("name", "");
+           auto f = str_members(*b, "create token", {"kind", "tier", "name"});
+           if (!f.ok()) return send_error(res, 400, f.error().message);
+           std::string kind = (*f)[0].empty() ? "enroll" : (*f)[0];
+           std::string tier = (*f)[1];
+           std::string name = (*f)[2];
            if (kind != "enroll" && kind != "mirror" && kind != "admin")
              return send_error(res, 400, fmt::format("create token: kind: '{}' is not one of "
                                                      "enroll, mirror, admin",
@@ -308,9 +328,11 @@ Result<int> Server::bind() {
          wrap("/v1/enroll", kEnroll | kAdmin, [&store](auto& req, auto& res, auto& caller) {
            std::optional<json> b = body_json(req, res, "enroll");
            if (!b) return;
-           std::string machine_id = b->value("machine_id", "");
-           std::string name = b->value("name", "");
-           std::string tier = caller.kind == "enroll" ? caller.tier : b->value("tier", "");
+           auto f = str_members(*b, "enroll", {"machine_id", "name", "tier"});
+           if (!f.ok()) return send_error(res, 400, f.error().message);
+           std::string machine_id = (*f)[0];
+           std::string name = (*f)[1];
+           std::string tier = caller.kind == "enroll" ? caller.tier : (*f)[2];
            if (Status s = check_name_field("machine_id", machine_id); !s.ok())
              return send_error(res, 400, s.error().wrap("enroll").message);
            if (Status s = check_name_field("tier", tier, 64); !s.ok())
@@ -555,7 +577,9 @@ Result<int> Server::bind() {
                 if (!b) return;
                 std::string id = req.matches[1];
                 int64_t version = *parse_i64(std::string(req.matches[2]));
-                std::string tier = b->value("tier", "");
+                auto f = str_members(*b, "promote", {"tier"});
+                if (!f.ok()) return send_error(res, 400, f.error().message);
+                std::string tier = (*f)[0];
                 if (Status s = check_name_field("tier", tier, 64); !s.ok())
                   return send_error(res, 400, s.error().wrap("promote").message);
                 if (Status s = store.promote(id, version, tier); !s.ok()) {
@@ -663,9 +687,13 @@ Result<int> Server::sync_upstream_once() {
     return make_error("upstream {}: /v1/bundles: no bundle list", opts_.upstream_url);
   int added = 0;
   for (const json& b : list["bundles"]) {
-    std::string id = b.value("id", "");
-    int64_t version = b.value("version", int64_t{0});
-    std::string sha = b.value("sha256", "");
+    if (!b.is_object() || !b.contains("version") || !b["version"].is_number_integer())
+      return make_error("upstream {}: malformed bundle entry", opts_.upstream_url);
+    auto f = str_members(b, "upstream bundle entry", {"id", "sha256"});
+    if (!f.ok()) return f.error().wrap(fmt::format("upstream {}", opts_.upstream_url));
+    std::string id = (*f)[0];
+    int64_t version = b["version"].get<int64_t>();
+    std::string sha = (*f)[1];
     if (!check_name_field("id", id).ok() || sha.size() != 64 || !from_hex(sha))
       return make_error("upstream {}: malformed bundle entry", opts_.upstream_url);
     if (!NINES_TRY(store_->find_bundle(id, version)).has_value()) {

@@ -320,6 +320,15 @@ TEST_P(ApiTest, OversizedJsonBodiesAreRefusedBeforeTheyAreRead) {
   EXPECT_NE(error_of(*r).find("more than the limit"), std::string::npos);
 }
 
+TEST_P(ApiTest, MembersOfTheWrongTypeAre400NotACrash) {
+  auto r = srv_->admin().post("/v1/tokens", R"({"kind": 5, "tier": "canary"})", "application/json");
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(error_of(*r).find("kind: not a string"), std::string::npos) << error_of(*r);
+  r = srv_->admin().post("/v1/enroll", R"({"machine_id": ["x"], "tier": "t"})", "application/json");
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(error_of(*r).find("machine_id: not a string"), std::string::npos);
+}
+
 TEST_P(ApiTest, UnknownEndpointsAnswerJson404) {
   auto r = srv_->admin().get("/v1/nothing");
   EXPECT_EQ(r->status, 404);
