@@ -2,7 +2,9 @@
 // (sqlite3 CLI, backups) never block the server; synchronous=NORMAL in WAL mode keeps every
 // committed transaction across a crash of the process (kill -9); only a power loss may drop
 // the last commits (docs/SERVER-API.md says so).
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <mutex>
 #include <unordered_map>
@@ -534,6 +536,9 @@ class SqliteStorage final : public Storage {
 }  // namespace
 
 Result<std::unique_ptr<Storage>> open_sqlite(const std::string& path) {
+  // The database holds token hashes and the fleet's inventory: create it 0600 (SQLite gives
+  // its -wal and -shm files the same mode).
+  if (int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) ::close(fd);
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,

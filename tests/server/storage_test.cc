@@ -2,6 +2,8 @@
 // PostgreSQL started by scripts/pg-test-server.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <thread>
 
 #include "core/clock.h"
@@ -211,6 +213,15 @@ TEST_P(StorageTest, ConcurrentPublishesOfTheSameBundleAllSucceed) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, StorageTest, ::testing::ValuesIn(testing::backends()),
                          [](const auto& info) { return info.param; });
+
+TEST(OpenStorage, CreatesTheSqliteFileReadableOnlyByItsOwner) {
+  testing::TempDir dir;
+  auto s = open_storage("sqlite:" + dir.path() + "/nines.db");
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  struct stat st {};
+  ASSERT_EQ(stat((dir.path() + "/nines.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
 
 TEST(OpenStorage, RefusesAnUnknownScheme) {
   auto s = open_storage("mysql://x");
