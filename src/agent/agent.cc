@@ -1,0 +1,979 @@
+#include "agent/agent.h"
+
+#include <linux/cn_proc.h>
+#include <linux/connector.h>
+#include <linux/netlink.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <condition_variable>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "agent/policy.h"
+#include "bundle/bundle.h"
+#include "core/clock.h"
+#include "core/fd.h"
+#include "core/log.h"
+#include "core/strings.h"
+#include "klp/apply.h"
+#include "proc/maps.h"
+#include "server/client.h"
+#include "ulp/engine.h"
+
+#ifndef NINES_VERSION
+#define NINES_VERSION "0"
+#endif
+
+namespace nines::agent {
+
+using nlohmann::json;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+
+// sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET.
+void sd_notify(const std::string& msg) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (!path || !*path) return;
+  Fd s(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!s.valid()) return;
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::string p = path;
+  if (p.size() >= sizeof a.sun_path) return;
+  std::memcpy(a.sun_path, p.data(), p.size());
+  if (p[0] == '@') a.sun_path[0] = 0;  // abstract socket
+  ::sendto(s.get(), msg.data(), msg.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&a),
+           static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + p.size()));
+}
+
+void mkdirs(const std::string& dir, int mode) {
+  for (size_t i = 1; i <= dir.size(); ++i)
+    if (i == dir.size() || dir[i] == '/') ::mkdir(dir.substr(0, i).c_str(), mode);
+}
+
+std::string kernel_release() {
+  utsname u{};
+  uname(&u);
+  return u.release;
+}
+std::string kernel_version() {
+  utsname u{};
+  uname(&u);
+  return u.version;
+}
+
+int64_t boot_unix() {
+  auto t = read_file("/proc/stat", 1 << 20);
+  if (!t) return 0;
+  for (auto line : split(*t, '\n'))
+    if (starts_with(line, "btime ")) return parse_i64(trim(line.substr(6))).value_or(0);
+  return 0;
+}
+
+// Start time of a process (field 22 of /proc/PID/stat): with the pid, it names the process
+// even when pids are reused.
+uint64_t start_time(pid_t pid) {
+  auto t = read_file("/proc/" + std::to_string(pid) + "/stat", 4096);
+  if (!t) return 0;
+  size_t rp = t->rfind(')');
+  if (rp == std::string::npos) return 0;
+  auto fields = split(std::string_view(*t).substr(rp + 2), ' ');
+  if (fields.size() < 20) return 0;
+  return parse_u64(fields[19]).value_or(0);  // field 22 is the 20th after "pid (comm)"
+}
+
+// True when this process lives in a child PID namespace (NSpid has more than one entry):
+// there the kernel ignores proc connector subscriptions (cn_proc_mcast_ctl).
+bool in_child_pid_ns() {
+  auto t = read_file("/proc/self/status", 1 << 16);
+  if (!t) return true;
+  for (auto line : split(*t, '\n'))
+    if (starts_with(line, "NSpid:")) {
+      int n = 0;
+      for (auto f : split(trim(line.substr(6)), '\t'))
+        if (!trim(f).empty()) ++n;
+      return n > 1;
+    }
+  return false;
+}
+
+std::string livepatch_unavailable_reason() {
+  struct stat st {};
+  if (::stat("/sys/kernel/livepatch", &st) != 0)
+    return "kernel livepatch unavailable on this machine (/sys/kernel/livepatch absent)";
+  return {};
+}
+
+std::string highest_severity_of(const json& manifest) {
+  int best = -2;
+  std::string out;
+  if (manifest.contains("cves"))
+    for (const auto& c : manifest["cves"]) {
+      std::string s = c.value("severity", "");
+      if (bundle::severity_rank(s) > best) best = bundle::severity_rank(s), out = s;
+    }
+  return out;
+}
+
+int64_t jittered(int64_t interval, double fraction) {
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::uniform_real_distribution<double> d(0, fraction);
+  return std::max<int64_t>(1, interval - static_cast<int64_t>(interval * d(rng)));
+}
+
+// The report state the server knows for a row state.
+std::string report_state(const std::string& s) {
+  if (s == "applied") return "applied";
+  if (s == "apply-failed" || s == "interrupted") return "apply-failed";
+  if (s == "deferred") return "deferred";
+  if (s == "not-applicable") return "not-applicable";
+  return {};
+}
+
+struct ActivePatch {
+  std::shared_ptr<ulp::PatchObject> obj;  // PatchObject has no default constructor
+  int64_t version = 0;
+};
+
+Result<bundle::Bundle> read_cached_bundle(const Paths& paths, const PatchRow& row, const std::string& trust) {
+  auto bytes = NINES_TRY(read_file(paths.bundle_dir() + "/" + row.sha256 + ".bundle", bundle::kMaxBundleBytes));
+  auto b = bundle::open_verified(bytes, trust);
+  if (!b) return b.error().wrap(fmt::format("verify bundle {} version {}", row.id, row.version));
+  return b;
+}
+
+Result<ActivePatch> load_active(const bundle::Bundle& b, const std::string& what) {
+  ActivePatch a;
+  a.obj = std::make_shared<ulp::PatchObject>(NINES_TRY(ulp::load_patch_object(b.payload, what)));
+  if (a.obj->meta.target_build_id != b.manifest.target_build_id)
+    return make_error("{}: the manifest names build-id {}, the payload {}", what,
+                      b.manifest.target_build_id, a.obj->meta.target_build_id);
+  // The bundle's id is what the registry records (as `nines apply` does).
+  a.obj->meta.id = b.manifest.id;
+  a.version = b.manifest.version;
+  return a;
+}
+
+class Agent {
+ public:
+  explicit Agent(Paths paths) : paths_(std::move(paths)) {}
+
+  int run(bool once);
+
+ private:
+  // Steps of one check, each under mu_ unless noted.
+  void reload_policy(bool force);
+  void reconcile();
+  void check(bool retry_interrupted);
+  Result<std::vector<json>> checkin(server::ApiClient& api);
+  std::vector<std::string> build_ids();
+  void process_row(PatchRow& row, server::ApiClient* api);
+  Status download(server::ApiClient& api, const PatchRow& row);
+  void apply_row(PatchRow& row, const bundle::Bundle& b);
+  void report(server::ApiClient& api);
+  void rescan();  // new processes
+  json status();
+  void save_status();
+  void serve_socket();
+  void watch_processes();
+  std::optional<server::ApiClient> client();
+
+  Paths paths_;
+  std::optional<StateDb> db_;
+  Policy policy_;
+  int64_t config_mtime_ = -1;
+  std::string config_error_;
+
+  std::mutex mu_;  // guards the fields below and db_
+  std::condition_variable cv_;
+  bool refresh_ = false, retry_ = false, disable_ = false;
+  uint64_t checks_done_ = 0, disables_done_ = 0;
+  json last_disable_;
+  int64_t started_ = unix_now();
+  int64_t last_check_ = 0, next_check_ = 0;
+  std::string last_result_ = "no check yet";
+  int64_t backoff_s_ = 0;
+  bool enabled_ = false;
+
+  std::mutex apply_mu_;  // serializes ptrace work (apply, revert, rescans)
+  ulp::ElfCache cache_;  // under apply_mu_
+  std::map<std::string, ActivePatch> active_;                        // under apply_mu_
+  std::map<std::string, std::set<std::pair<pid_t, uint64_t>>> done_;  // per patch: handled
+  std::map<std::pair<std::string, pid_t>, std::string> failures_;    // per patch and pid
+  std::atomic<int64_t> rescan_due_ns_{0};
+};
+
+void Agent::reload_policy(bool force) {
+  struct stat st {};
+  int64_t m = ::stat(paths_.config_file.c_str(), &st) == 0 ? st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec : 0;
+  if (!force && m == config_mtime_) return;
+  config_mtime_ = m;
+  auto p = load_policy(paths_.config_file);
+  if (!p) {
+    // Keep the last good policy: a typo in the file must not change what is applied.
+    config_error_ = p.error().message;
+    spdlog::error("{} (keeping the previous policy)", config_error_);
+    return;
+  }
+  config_error_.clear();
+  bool first = force;
+  int64_t old_interval = policy_.check_interval_s;
+  policy_ = *p;
+  if (!first) {
+    spdlog::info("policy reloaded from {}", paths_.config_file);
+    // A changed policy is evaluated now (deferred patches may become due or stay held).
+    refresh_ = true;
+    if (policy_.check_interval_s != old_interval)
+      next_check_ = std::min(next_check_, unix_now() + jittered(policy_.check_interval_s, 0.1));
+  }
+}
+
+std::optional<server::ApiClient> Agent::client() {
+  auto token = read_file(paths_.token_file(), 4096);
+  if (!token || policy_.remote_server.empty()) return std::nullopt;
+  auto c = server::ApiClient::make(policy_.remote_server, std::string(trim(*token)), policy_.ca_certs);
+  if (!c) {
+    last_result_ = "error: " + c.error().message;
+    return std::nullopt;
+  }
+  return std::move(*c);
+}
+
+void Agent::reconcile() {
+  auto rows = db_->patches();
+  if (!rows) {
+    spdlog::error("reconcile: {}", rows.error().message);
+    return;
+  }
+  std::string lp = livepatch_unavailable_reason();
+  std::vector<klp::KernelPatchState> kpatches;
+  if (lp.empty()) {
+    auto k = klp::list();
+    if (k) kpatches = *k;
+  }
+  for (auto& row : *rows) {
+    if (row.state == "applying") {
+      row.state = "interrupted";
+      row.reason = fmt::format(
+          "apply interrupted at {} (the agent stopped during the apply); not retried "
+          "automatically: `nines refresh --retry` retries it",
+          format_rfc3339(row.updated_unix));
+      spdlog::warn("{} version {}: {}", row.id, row.version, row.reason);
+      (void)db_->upsert(row);
+    } else if (row.state == "applied" && row.kind == "kernel") {
+      bool loaded = false;
+      for (const auto& k : kpatches) loaded |= (k.id == row.id && k.version == row.version);
+      if (!loaded) {
+        // A reboot (or someone) removed it: apply it again at the next check.
+        row.state = "offered";
+        row.reason = "not loaded in the running kernel";
+        (void)db_->upsert(row);
+      }
+    } else if (row.state == "applied" && row.kind == "userspace") {
+      auto b = read_cached_bundle(paths_, row, policy_.trust_dir);
+      auto a = b ? load_active(*b, row.id) : Result<ActivePatch>(b.error());
+      if (!a) {
+        spdlog::error("reconcile {}: {}", row.id, a.error().message);
+        continue;
+      }
+      std::lock_guard<std::mutex> g(apply_mu_);
+      active_.insert_or_assign(row.id, std::move(*a));
+    }
+  }
+  // The registries are the truth for user space: processes that map an applied target and
+  // lack the patch (restarted while the agent was down) are patched by the first rescan.
+  rescan_due_ns_ = monotonic_ns();
+}
+
+std::vector<std::string> Agent::build_ids() {
+  std::set<std::string> ids;
+  std::lock_guard<std::mutex> g(apply_mu_);
+  pid_t self = getpid();
+  for (pid_t pid : proc::list_processes()) {
+    if (pid == self) continue;
+    auto maps = proc::read_maps(pid);
+    if (!maps) continue;
+    for (const auto& o : proc::group_objects(*maps)) {
+      bool exec = false;
+      for (const auto& m : o.maps) exec |= m.exec;
+      if (!exec) continue;
+      if (auto id = cache_.build_id(pid, o)) ids.insert(*id);
+    }
+    if (ids.size() >= 20000) break;
+  }
+  return {ids.begin(), ids.end()};
+}
+
+Result<std::vector<json>> Agent::checkin(server::ApiClient& api) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  json body = {{"name", host}, {"arch", "x86_64"}, {"kernel_release", kernel_release()},
+               {"build_ids", build_ids()}};
+  auto r = NINES_TRY(api.post_json("/v1/checkin", body));
+  std::vector<json> out;
+  if (r.contains("bundles") && r["bundles"].is_array())
+    for (const auto& b : r["bundles"]) out.push_back(b);
+  return out;
+}
+
+Status Agent::download(server::ApiClient& api, const PatchRow& row) {
+  std::string file = paths_.bundle_dir() + "/" + row.sha256 + ".bundle";
+  struct stat st {};
+  if (::stat(file.c_str(), &st) == 0) return {};
+  auto r = NINES_TRY(api.get("/v1/bundles/sha256/" + row.sha256));
+  if (r.status != 200)
+    return make_error("download bundle {} version {}: HTTP {}", row.id, row.version, r.status);
+  // The digest the server named must be the digest of what arrived.
+  auto got = bundle::sha256_hex(r.body);
+  if (got != row.sha256)
+    return make_error("download bundle {} version {}: sha256 {} does not match the offered {}", row.id,
+                      row.version, got, row.sha256);
+  mkdirs(paths_.bundle_dir(), 0700);
+  return write_file_atomic(file, r.body, 0600);
+}
+
+void Agent::apply_row(PatchRow& row, const bundle::Bundle& b) {
+  // The journal first: a crash from here on leaves "applying", which the next start turns
+  // into "interrupted" instead of retrying.
+  row.state = "applying";
+  row.reason.clear();
+  (void)db_->upsert(row);
+  if (const char* hold = std::getenv("NINES_AGENT_TEST_HOLD_APPLYING_MS"))  // fault injection
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(hold)));
+  if (row.kind == "kernel") {
+    klp::ApplyOptions ko;
+    ko.version = row.version;
+    std::lock_guard<std::mutex> g(apply_mu_);
+    auto r = klp::apply_module(b.payload, ko);
+    row.state = r ? "applied" : "apply-failed";
+    row.reason = r ? "" : r.error().message;
+  } else {
+    auto a = load_active(b, row.id);
+    if (!a) {
+      row.state = "apply-failed";
+      row.reason = a.error().message;
+    } else {
+      std::lock_guard<std::mutex> g(apply_mu_);
+      auto pids = ulp::processes_mapping("", row.target_build_id, cache_, {});
+      ulp::ApplyOptions opts;
+      opts.version = row.version;
+      int ok = 0;
+      std::string first_error;
+      for (pid_t pid : pids) {
+        auto out = ulp::apply_patch(*a->obj, pid, opts, cache_);
+        if (out) {
+          ++ok;
+          failures_.erase({row.id, pid});
+          done_[row.id].insert({pid, start_time(pid)});
+          spdlog::info("{} version {}: pid {}: {}", row.id, row.version, pid, out->action);
+        } else {
+          failures_[{row.id, pid}] = out.error().message;
+          if (first_error.empty()) first_error = fmt::format("pid {}: {}", pid, out.error().message);
+          spdlog::error("{} version {}: pid {}: {}", row.id, row.version, pid, out.error().message);
+        }
+      }
+      if (!pids.empty() && ok == 0) {
+        row.state = "apply-failed";
+        row.reason = first_error;
+      } else {
+        row.state = "applied";
+        row.reason = first_error.empty() ? "" : "some processes failed: " + first_error;
+        active_.insert_or_assign(row.id, std::move(*a));
+      }
+    }
+  }
+  (void)db_->upsert(row);
+}
+
+void Agent::process_row(PatchRow& row, server::ApiClient* api) {
+  if (row.state == "applied" || row.state == "interrupted" || row.state == "apply-failed" ||
+      row.state == "superseded")
+    return;
+  if (row.kind == "kernel") {
+    std::string why = livepatch_unavailable_reason();
+    if (!why.empty()) {
+      row.state = "not-applicable";
+      row.reason = why;
+      (void)db_->upsert(row);
+      return;
+    }
+  }
+  // Decide on the offer's manifest before downloading: a deferred patch costs nothing.
+  json manifest = json::parse(row.manifest_json, nullptr, false);
+  Decision d = decide(policy_, highest_severity_of(manifest), row.published_unix, unix_now());
+  if (!d.apply) {
+    row.state = "deferred";
+    row.reason = d.reason;
+    row.until_unix = d.until_unix;
+    (void)db_->upsert(row);
+    return;
+  }
+  if (api) {
+    auto st = download(*api, row);
+    if (!st) {
+      row.state = "offered";
+      row.reason = st.error().message;
+      (void)db_->upsert(row);
+      return;
+    }
+  }
+  auto b = read_cached_bundle(paths_, row, policy_.trust_dir);
+  if (!b) {
+    row.state = "apply-failed";
+    row.reason = b.error().message;
+    (void)db_->upsert(row);
+    return;
+  }
+  row.manifest_json = bundle::manifest_to_json(b->manifest).dump();
+  row.until_unix = 0;
+  apply_row(row, *b);
+}
+
+void Agent::report(server::ApiClient& api) {
+  auto rows = db_->patches();
+  if (!rows) return;
+  json lines = json::array();
+  std::vector<PatchRow*> sent;
+  for (auto& r : *rows) {
+    std::string s = report_state(r.state);
+    if (s.empty() || s == r.reported) continue;
+    json l = {{"id", r.id}, {"version", r.version}, {"state", s}};
+    if (s != "applied" && s != "not-applicable") l["reason"] = r.reason.empty() ? s : r.reason.substr(0, 1000);
+    if (s == "not-applicable" && !r.reason.empty()) l["reason"] = r.reason.substr(0, 1000);
+    lines.push_back(l);
+    sent.push_back(&r);
+  }
+  if (lines.empty()) return;
+  auto res = api.post_json("/v1/reports", json{{"reports", lines}});
+  if (!res) {
+    spdlog::warn("report: {}", res.error().message);
+    return;
+  }
+  for (auto* r : sent) {
+    r->reported = report_state(r->state);
+    (void)db_->upsert(*r);
+  }
+}
+
+void Agent::check(bool retry_interrupted) {
+  int64_t now = unix_now();
+  auto en = db_->get("enabled");
+  enabled_ = en && *en && **en == "1";
+  if (retry_interrupted) {
+    auto rows = db_->patches();
+    if (rows)
+      for (auto& r : *rows)
+        if (r.state == "interrupted" || r.state == "apply-failed") {
+          r.state = "offered";
+          r.reason.clear();
+          (void)db_->upsert(r);
+        }
+  }
+  if (!enabled_) {
+    last_result_ = "disabled (run `nines enable TOKEN --server URL`)";
+    next_check_ = now + policy_.check_interval_s;
+    save_status();
+    return;
+  }
+  if (policy_.mode == "stop") {
+    last_result_ = "skipped: mode is stop";
+    next_check_ = now + jittered(policy_.check_interval_s, 0.1);
+    save_status();
+    return;
+  }
+  std::optional<server::ApiClient> api;
+  bool server_ok = true;
+  if (policy_.mode != "no-refresh") {
+    api = client();
+    if (!api) {
+      server_ok = false;
+      if (last_result_.rfind("error", 0) != 0)
+        last_result_ = "error: not enrolled or no remote-server (run `nines enable TOKEN --server URL`)";
+    } else {
+      auto offers = checkin(*api);
+      if (!offers) {
+        server_ok = false;
+        last_result_ = "error: server unreachable: " + offers.error().message;
+        spdlog::warn("check: {} (keeping what is applied)", offers.error().message);
+      } else {
+        last_result_ = fmt::format("ok: {} bundle(s) offered", offers->size());
+        for (const auto& o : *offers) {
+          std::string id = o.value("id", "");
+          int64_t version = o.value("version", int64_t{0});
+          auto existing = db_->patch(id, version);
+          if (existing && *existing) continue;
+          PatchRow row;
+          row.id = id;
+          row.version = version;
+          row.kind = o.value("kind", "");
+          row.sha256 = o.value("sha256", "");
+          row.target_name = o.value("target_name", "");
+          row.target_build_id = o.value("target_build_id", "");
+          row.kernel_release = o.value("kernel_release", "");
+          row.published_unix = o.value("published_unix", int64_t{0});
+          row.manifest_json = o.contains("manifest") ? o["manifest"].dump() : "{}";
+          (void)db_->upsert(row);
+        }
+      }
+    }
+  } else {
+    last_result_ = "ok: mode is no-refresh (server not asked)";
+  }
+  // Decide and apply, newest version of each patch id only (patches are cumulative).
+  auto rows = db_->patches();
+  std::map<std::string, PatchRow*> newest;
+  if (rows) {
+    for (auto& r : *rows)
+      if (!newest.count(r.id) || newest[r.id]->version < r.version) newest[r.id] = &r;
+    for (auto& [id, r] : newest) {
+      if (!server_ok && r->state != "deferred" && r->state != "offered") continue;
+      process_row(*r, server_ok ? &*api : nullptr);
+    }
+    for (auto& r : *rows)
+      if (newest[r.id] != &r && newest[r.id]->state == "applied" && r.state != "superseded") {
+        r.state = "superseded";
+        r.reason = fmt::format("replaced by version {}", newest[r.id]->version);
+        (void)db_->upsert(r);
+      }
+  }
+  if (server_ok && api) report(*api);
+  last_check_ = now;
+  if (server_ok) {
+    backoff_s_ = 0;
+    next_check_ = unix_now() + jittered(policy_.check_interval_s, 0.1);
+  } else {
+    // Back off with jitter, never longer than the interval.
+    backoff_s_ = backoff_s_ == 0 ? 5 : std::min<int64_t>(backoff_s_ * 2, 600);
+    int64_t b = std::min(backoff_s_, policy_.check_interval_s);
+    next_check_ = unix_now() + jittered(b, 0.5);
+  }
+  // A patch waiting for its delay is looked at again when it becomes due.
+  if (rows)
+    for (auto& [id, r] : newest)
+      if (r->state == "deferred" && r->until_unix > 0) next_check_ = std::min(next_check_, r->until_unix + 1);
+  save_status();
+}
+
+void Agent::rescan() {
+  std::lock_guard<std::mutex> g(apply_mu_);
+  if (active_.empty()) return;
+  ulp::ApplyOptions opts;
+  for (auto& [id, a] : active_) {
+    opts.version = a.version;
+    for (pid_t pid : ulp::processes_mapping("", a.obj->meta.target_build_id, cache_, {})) {
+      std::pair<pid_t, uint64_t> key{pid, start_time(pid)};
+      if (done_[id].count(key) || failures_.count({id, pid})) continue;
+      auto reg = ulp::read_registry(pid);
+      if (reg && *reg) {
+        const auto* p = (*reg)->find_by_id(id);
+        if (p && p->version >= a.version) {
+          done_[id].insert(key);
+          continue;
+        }
+      }
+      Stopwatch sw;
+      auto out = ulp::apply_patch(*a.obj, pid, opts, cache_);
+      if (out) {
+        done_[id].insert(key);
+        spdlog::info("{} version {}: new process {}: {} in {:.1f} ms", id, a.version, pid, out->action,
+                     sw.elapsed_us() / 1000);
+      } else {
+        failures_[{id, pid}] = out.error().message;
+        spdlog::error("{} version {}: new process {}: {}", id, a.version, pid, out.error().message);
+      }
+    }
+  }
+}
+
+void Agent::watch_processes() {
+  // Proc connector: fork/exec events wake the rescan at once. In a child PID namespace the
+  // kernel ignores the subscription (cn_proc_mcast_ctl), so the periodic rescan covers it.
+  Fd nl;
+  bool connector = false;
+  if (!in_child_pid_ns()) {
+    nl = Fd(::socket(PF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR));
+    sockaddr_nl a{};
+    a.nl_family = AF_NETLINK;
+    a.nl_groups = CN_IDX_PROC;
+    a.nl_pid = 0;
+    if (nl.valid() && ::bind(nl.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+      // nlmsghdr | cn_msg (flexible data) | the operation.
+      alignas(nlmsghdr) char msg[NLMSG_LENGTH(sizeof(cn_msg) + sizeof(uint32_t))] = {};
+      auto* h = reinterpret_cast<nlmsghdr*>(msg);
+      h->nlmsg_len = sizeof msg;
+      h->nlmsg_type = NLMSG_DONE;
+      auto* c = reinterpret_cast<cn_msg*>(NLMSG_DATA(h));
+      c->id.idx = CN_IDX_PROC;
+      c->id.val = CN_VAL_PROC;
+      c->len = sizeof(uint32_t);
+      uint32_t op = PROC_CN_MCAST_LISTEN;
+      std::memcpy(c->data, &op, sizeof op);
+      connector = ::send(nl.get(), msg, sizeof msg, 0) == static_cast<ssize_t>(sizeof msg);
+    }
+    if (!connector) spdlog::info("proc connector unavailable ({}); rescanning /proc every 400 ms", strerror(errno));
+  }
+  const int64_t period_ns = connector ? 5'000'000'000LL : 400'000'000LL;
+  int64_t next_periodic = monotonic_ns() + period_ns;
+  std::vector<char> buf(8192);
+  while (!g_stop) {
+    int64_t now = monotonic_ns();
+    int64_t due = std::min(next_periodic, rescan_due_ns_.load() > 0 ? rescan_due_ns_.load() : next_periodic);
+    int timeout = static_cast<int>(std::clamp<int64_t>((due - now) / 1'000'000, 0, 500));
+    if (connector) {
+      pollfd p{nl.get(), POLLIN, 0};
+      if (::poll(&p, 1, timeout) > 0) {
+        bool spawned = false;
+        ssize_t n;
+        while ((n = ::recv(nl.get(), buf.data(), buf.size(), 0)) > 0) {
+          for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, static_cast<size_t>(n));
+               h = NLMSG_NEXT(h, n)) {
+            auto* c = reinterpret_cast<cn_msg*>(NLMSG_DATA(h));
+            if (c->len < sizeof(proc_event)) continue;
+            auto* ev = reinterpret_cast<proc_event*>(c->data);
+            spawned |= ev->what == proc_event::PROC_EVENT_EXEC || ev->what == proc_event::PROC_EVENT_FORK;
+          }
+        }
+        // The loader maps the target a few ms after exec: look now and again shortly.
+        if (spawned && rescan_due_ns_.load() == 0) rescan_due_ns_ = monotonic_ns() + 20'000'000;
+      }
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(timeout));
+    }
+    now = monotonic_ns();
+    bool due_event = rescan_due_ns_.load() > 0 && now >= rescan_due_ns_.load();
+    if (due_event || now >= next_periodic) {
+      if (due_event) rescan_due_ns_ = 0;
+      if (now >= next_periodic) next_periodic = now + period_ns;
+      rescan();
+    }
+  }
+}
+
+json Agent::status() {
+  json s;
+  std::lock_guard<std::mutex> g(mu_);
+  int64_t now = unix_now();
+  s["agent"] = {{"running", true}, {"pid", getpid()}, {"version", NINES_VERSION},
+                {"started", format_rfc3339(started_)}, {"uptime_s", now - started_}};
+  s["machine_id"] = machine_id(paths_);
+  s["enabled"] = enabled_;
+  s["server"] = policy_.remote_server;
+  s["mode"] = policy_.mode;
+  s["config_error"] = config_error_;
+  s["last_check"] = last_check_ ? json(format_rfc3339(last_check_)) : json(nullptr);
+  s["last_check_result"] = last_result_;
+  s["next_check"] = next_check_ && enabled_ ? json(format_rfc3339(next_check_)) : json(nullptr);
+  json pol;
+  for (const auto& k : policy_keys()) pol[k] = policy_value(policy_, k);
+  s["policy"] = pol;
+  int64_t bt = boot_unix();
+  std::string lp = livepatch_unavailable_reason();
+  json kernel = {{"release", kernel_release()}, {"version", kernel_version()},
+                 {"livepatch", lp.empty()}, {"livepatch_reason", lp}, {"patches", json::array()}};
+  if (lp.empty())
+    if (auto k = klp::list())
+      for (const auto& p : *k)
+        kernel["patches"].push_back({{"id", p.id}, {"version", p.version}, {"module", p.module_name}});
+  s["kernel"] = kernel;
+  s["boot_time"] = bt ? json(format_rfc3339(bt)) : json(nullptr);
+  s["uptime_s"] = bt ? now - bt : 0;
+
+  auto rows = db_->patches();
+  json patches = json::array(), fixes = json::array(), targets = json::array();
+  if (rows) {
+    std::map<std::string, const PatchRow*> newest;
+    for (const auto& r : *rows)
+      if (!newest.count(r.id) || newest[r.id]->version < r.version) newest[r.id] = &r;
+    std::lock_guard<std::mutex> ga(apply_mu_);
+    for (const auto& [id, r] : newest) {
+      json p = {{"id", r->id}, {"version", r->version}, {"kind", r->kind}, {"state", r->state},
+                {"reason", r->reason}, {"target", r->target_name}, {"target_build_id", r->target_build_id},
+                {"published", r->published_unix ? json(format_rfc3339(r->published_unix)) : json(nullptr)},
+                {"until", r->until_unix ? json(format_rfc3339(r->until_unix)) : json(nullptr)}};
+      patches.push_back(p);
+      json manifest = json::parse(r->manifest_json, nullptr, false);
+      if (manifest.is_object() && manifest.contains("cves"))
+        for (const auto& c : manifest["cves"])
+          fixes.push_back({{"cve", c.value("id", "")}, {"severity", c.value("severity", "")},
+                           {"patch", r->id}, {"version", r->version}, {"kind", r->kind},
+                           {"state", r->state}, {"reason", r->reason}, {"until", p["until"]}});
+      if (r->kind != "userspace") continue;
+      std::set<pid_t> patched;
+      for (pid_t pid : ulp::processes_with_patch(r->id, {})) {
+        auto reg = ulp::read_registry(pid);
+        if (reg && *reg)
+          if (const auto* ap = (*reg)->find_by_id(r->id); ap && ap->version >= r->version) patched.insert(pid);
+      }
+      json t = {{"name", r->target_name}, {"build_id", r->target_build_id}, {"patch", r->id},
+                {"version", r->version}, {"patched", json::array()}, {"not_patched", json::array()}};
+      for (pid_t pid : patched) t["patched"].push_back(pid);
+      for (pid_t pid : ulp::processes_mapping("", r->target_build_id, cache_, {})) {
+        if (patched.count(pid)) continue;
+        std::string why = r->state == "applied" ? "pending (new process)" : r->state + ": " + r->reason;
+        if (auto f = failures_.find({r->id, pid}); f != failures_.end()) why = "apply failed: " + f->second;
+        t["not_patched"].push_back({{"pid", pid}, {"reason", why}});
+      }
+      targets.push_back(t);
+    }
+  }
+  s["patches"] = patches;
+  s["fixes"] = fixes;
+  s["targets"] = targets;
+  return s;
+}
+
+void Agent::save_status() {
+  // Called with mu_ held: build without re-locking.
+  mu_.unlock();
+  json s = status();
+  mu_.lock();
+  s["agent"]["running"] = false;
+  (void)db_->put("status", s.dump());
+}
+
+void Agent::serve_socket() {
+  mkdirs(paths_.socket_path.substr(0, paths_.socket_path.rfind('/')), 0755);
+  ::unlink(paths_.socket_path.c_str());
+  Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (paths_.socket_path.size() >= sizeof a.sun_path) {
+    spdlog::error("agent socket {}: path too long", paths_.socket_path);
+    return;
+  }
+  std::memcpy(a.sun_path, paths_.socket_path.c_str(), paths_.socket_path.size());
+  mode_t old = ::umask(0077);  // root-only from the first moment
+  int rc = ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::umask(old);
+  if (rc != 0 || ::listen(s.get(), 16) != 0) {
+    spdlog::error("agent socket {}: {}", paths_.socket_path, strerror(errno));
+    return;
+  }
+  ::chmod(paths_.socket_path.c_str(), 0600);
+  while (!g_stop) {
+    pollfd p{s.get(), POLLIN, 0};
+    if (::poll(&p, 1, 300) <= 0) continue;
+    Fd c(::accept4(s.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!c.valid()) continue;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(c.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || (cred.uid != 0 && cred.uid != getuid()))
+      continue;
+    timeval tv{5, 0};
+    ::setsockopt(c.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string line;
+    char ch;
+    while (line.size() < 256 && ::read(c.get(), &ch, 1) == 1 && ch != '\n') line += ch;
+    json answer;
+    if (line == "status") {
+      answer = status();
+    } else if (line == "refresh" || line == "refresh-retry" || line == "enable") {
+      std::unique_lock<std::mutex> l(mu_);
+      uint64_t target = checks_done_ + 1;
+      refresh_ = true;
+      retry_ |= line == "refresh-retry";
+      cv_.notify_all();
+      cv_.wait_for(l, std::chrono::seconds(120), [&] { return checks_done_ >= target || g_stop; });
+      l.unlock();
+      answer = status();
+    } else if (line == "disable") {
+      std::unique_lock<std::mutex> l(mu_);
+      uint64_t target = disables_done_ + 1;
+      disable_ = true;
+      cv_.notify_all();
+      cv_.wait_for(l, std::chrono::seconds(300), [&] { return disables_done_ >= target || g_stop; });
+      answer = last_disable_;
+    } else {
+      answer = {{"error", fmt::format("agent: unknown request '{}' (status, refresh, refresh-retry, disable, enable)", line)}};
+    }
+    std::string out = answer.dump() + "\n";
+    (void)!::write(c.get(), out.data(), out.size());
+  }
+  ::unlink(paths_.socket_path.c_str());
+}
+
+int Agent::run(bool once) {
+  auto db = StateDb::open(paths_.state_db());
+  if (!db) {
+    spdlog::error("nines agent: {}", db.error().message);
+    return 1;
+  }
+  db_.emplace(std::move(*db));
+  mkdirs(paths_.bundle_dir(), 0700);
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    reload_policy(true);
+    if (!config_error_.empty()) {
+      spdlog::error("nines agent: {}", config_error_);
+      return 1;
+    }
+    reconcile();
+    refresh_ = true;  // check at start
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  std::thread sock([this] { serve_socket(); });
+  std::thread watch([this] { watch_processes(); });
+  sd_notify("READY=1\nSTATUS=running");
+  spdlog::info("nines agent {} started (state {}, socket {})", NINES_VERSION, paths_.state_dir, paths_.socket_path);
+  int64_t watchdog_us = 0;
+  if (const char* w = std::getenv("WATCHDOG_USEC")) watchdog_us = std::atoll(w);
+  int64_t last_ping = 0;
+  std::unique_lock<std::mutex> l(mu_);
+  while (!g_stop) {
+    reload_policy(false);
+    if (disable_) {
+      disable_ = false;
+      l.unlock();
+      json r;
+      {
+        // revert_all takes apply_mu_ via the engine calls it makes; keep rescans out.
+        std::lock_guard<std::mutex> ga(apply_mu_);
+        active_.clear();
+        done_.clear();
+        failures_.clear();
+      }
+      {
+        std::lock_guard<std::mutex> ga(apply_mu_);
+        r = revert_all(*db_, paths_);
+      }
+      l.lock();
+      enabled_ = false;
+      last_disable_ = r;
+      ++disables_done_;
+      save_status();
+      cv_.notify_all();
+    }
+    if (refresh_ || unix_now() >= next_check_) {
+      bool retry = retry_;
+      refresh_ = retry_ = false;
+      check(retry);
+      ++checks_done_;
+      cv_.notify_all();
+      if (once) break;
+    }
+    int64_t now_ns = monotonic_ns();
+    if (watchdog_us > 0 && now_ns - last_ping > watchdog_us * 1000 / 2) {
+      sd_notify("WATCHDOG=1");
+      last_ping = now_ns;
+    }
+    cv_.wait_for(l, std::chrono::milliseconds(500));
+  }
+  g_stop = true;
+  l.unlock();
+  sd_notify("STOPPING=1");
+  sock.join();
+  watch.join();
+  std::lock_guard<std::mutex> g(mu_);
+  save_status();
+  spdlog::info("nines agent stopped");
+  return 0;
+}
+
+}  // namespace
+
+int run_agent(const AgentOptions& opts) {
+  Agent a(opts.paths);
+  return a.run(opts.once);
+}
+
+Result<json> request(const Paths& paths, const std::string& line, double timeout_s) {
+  Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (paths.socket_path.size() >= sizeof a.sun_path)
+    return make_error("agent socket {}: path too long", paths.socket_path);
+  std::memcpy(a.sun_path, paths.socket_path.c_str(), paths.socket_path.size());
+  if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+    return errno_error("agent socket " + paths.socket_path + ": connect");
+  timeval tv{static_cast<time_t>(timeout_s), 0};
+  ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string msg = line + "\n";
+  if (::write(s.get(), msg.data(), msg.size()) != static_cast<ssize_t>(msg.size()))
+    return errno_error("agent socket " + paths.socket_path + ": write");
+  std::string out;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(s.get(), buf, sizeof buf)) > 0) out.append(buf, n);
+  if (n < 0) return errno_error("agent socket " + paths.socket_path + ": read " + line);
+  auto j = json::parse(out, nullptr, false);
+  if (j.is_discarded()) return make_error("agent socket {}: {}: answer is not JSON", paths.socket_path, line);
+  if (j.is_object() && j.contains("error")) return make_error("{}", j["error"].get<std::string>());
+  return j;
+}
+
+json revert_all(StateDb& db, const Paths& paths) {
+  (void)paths;
+  json out = {{"reverted", json::array()}, {"failed", json::array()}};
+  (void)db.put("enabled", "0");
+  auto rows = db.patches();
+  if (!rows) {
+    out["failed"].push_back({{"error", rows.error().message}});
+    return out;
+  }
+  for (auto& r : *rows) {
+    if (r.state != "applied" && r.state != "applying" && r.state != "interrupted" && r.state != "superseded")
+      continue;
+    bool ok = true;
+    if (r.kind == "kernel") {
+      if (livepatch_unavailable_reason().empty()) {
+        auto k = klp::revert(r.id, {});
+        if (!k) {
+          ok = false;
+          out["failed"].push_back({{"id", r.id}, {"error", k.error().message}});
+        }
+      }
+    } else {
+      for (pid_t pid : ulp::processes_with_patch(r.id, {})) {
+        auto res = ulp::revert_patch(r.id, pid, {});
+        if (res) {
+          out["reverted"].push_back({{"id", r.id}, {"pid", pid}});
+        } else {
+          ok = false;
+          out["failed"].push_back({{"id", r.id}, {"pid", pid}, {"error", res.error().message}});
+        }
+      }
+    }
+    if (ok) {
+      r.state = "reverted";
+      r.reason = "reverted by `nines disable`";
+      r.reported.clear();
+      (void)db.upsert(r);
+    }
+  }
+  return out;
+}
+
+Result<json> saved_status(const Paths& paths) {
+  struct stat st {};
+  if (::stat(paths.state_db().c_str(), &st) != 0)
+    return make_error("status: no agent state at {} (has `nines agent` ever run?)", paths.state_db());
+  auto db = NINES_TRY(StateDb::open(paths.state_db()));
+  auto s = NINES_TRY(db.get("status"));
+  if (!s) return make_error("status: the agent has saved no status yet in {}", paths.state_db());
+  json j = json::parse(*s, nullptr, false);
+  if (j.is_discarded()) return make_error("status: saved status in {} is not JSON", paths.state_db());
+  j["agent"]["running"] = false;
+  j["source"] = "saved state (agent not running)";
+  return j;
+}
+
+}  // namespace nines::agent
