@@ -1,5 +1,7 @@
 #include "advisor/check.h"
 
+#include <sys/stat.h>
+
 #include "advisor/root.h"
 #include "core/clock.h"
 #include "core/fd.h"
@@ -11,6 +13,10 @@ namespace nines::advisor {
 Result<Facts> gather_facts(const CheckOptions& opts) {
   Facts f;
   Root root(opts.root);
+  // A mistyped --root would otherwise read as "nothing installed, nothing pending".
+  struct stat st {};
+  if (::stat(root.dir().c_str(), &st) != 0) return errno_error(fmt::format("check root {}", root.dir()));
+  if (!S_ISDIR(st.st_mode)) return make_error("check root {}: not a directory", root.dir());
 
   // 1. Processes running code that is no longer on disk (the live /proc, always).
   if (opts.processes) {

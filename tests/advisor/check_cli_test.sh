@@ -146,6 +146,9 @@ mkdir -p "$R/var/lib/dpkg/status"
 check --root "$R"
 expect_rc 3 "bad dpkg" && grep -q "var/lib/dpkg/status" "$T/err" && pass "unreadable dpkg status: exit 3 naming the file" || fail "bad dpkg message: $(cat "$T/err")"
 
+check --root "$T/no-such-root"
+expect_rc 3 "missing root" && grep -q "check root $T/no-such-root: No such file or directory" "$T/err" && pass "missing --root: exit 3 naming it" || fail "missing root message: $(cat "$T/err")"
+
 # 8. --restart through a recorder, for a process in a unit (a cgroup named like one).
 cat >"$T/recorder" <<REC
 #!/bin/sh
