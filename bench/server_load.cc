@@ -241,15 +241,17 @@ int main(int argc, char** argv) {
       });
     for (auto& t : ts) t.join();
     double secs = sw.elapsed_ns() / 1e9;
+    nines::Stopwatch fleet_sw;
     auto f = admin.get_json("/v1/fleet");
+    double fleet_ms = fleet_sw.elapsed_ns() / 1e6;
     if (!f.ok()) return finish(fail(f.error().message));
     int applied = 0;
     for (const json& r : (*f)["rollout"])
       if (r["id"] == "fix-lib99" && r["version"] == 1) applied = r["applied"];
     std::printf("rollout backend=%s: %d machines, %d targeted, %d reported applied "
-                "(fleet view: %d) in %.1f s, %lld downloads\n",
+                "(fleet view: %d) in %.1f s, %lld downloads; /v1/fleet answered in %.0f ms\n",
                 server.storage().backend().c_str(), machines, targeted, done.load(), applied, secs,
-                static_cast<long long>(downloads.load()));
+                static_cast<long long>(downloads.load()), fleet_ms);
   }
 
   admin = *ApiClient::make(base, admin_token);  // closes the kept-alive connection

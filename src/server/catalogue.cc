@@ -321,8 +321,14 @@ json fleet_summary(const FleetInput& in) {
   std::map<std::string, std::pair<int, int>> cve_counts;   // cve -> (affected, applied)
   std::set<std::string> cves_applied_somewhere;
 
-  for (const MachineRecord& m : in.machines) {
-    MachineIdentity ident = identity_of(m);
+  // Each machine's identity is parsed once (build-id lists are the bulk of the input).
+  std::vector<MachineIdentity> idents;
+  idents.reserve(in.machines.size());
+  for (const MachineRecord& m : in.machines) idents.push_back(identity_of(m));
+
+  for (size_t mi = 0; mi < in.machines.size(); ++mi) {
+    const MachineRecord& m = in.machines[mi];
+    const MachineIdentity& ident = idents[mi];
     static const std::vector<BundleRecord> kNone;
     auto t = by_tier.find(m.tier);
     std::vector<BundleRecord> offered =
@@ -404,9 +410,10 @@ json fleet_summary(const FleetInput& in) {
     if (bit == by_key.end()) continue;
     const BundleRecord& b = *bit->second;
     int targeted = 0, applied = 0, failed = 0, deferred = 0, not_applicable = 0;
-    for (const MachineRecord& m : in.machines) {
+    for (size_t mi = 0; mi < in.machines.size(); ++mi) {
+      const MachineRecord& m = in.machines[mi];
       if (m.tier != p.tier) continue;
-      if (applicable_bundles({b}, identity_of(m)).empty()) continue;
+      if (!applies(b, idents[mi])) continue;
       ++targeted;
       const auto& ms = states[m.machine_id];
       auto st = ms.find(b.id);
