@@ -124,8 +124,11 @@ class Scanner {
     self_view_ = view_of("self");
   }
 
-  // See scan_process(). `gone_out` is set when the process exited under us.
-  Result<std::optional<StaleProcess>> scan(pid_t pid, size_t* mappings, bool* gone_out);
+  // What became of a process: scanned, exited under us, or without user memory (a kernel
+  // thread or a zombie).
+  enum class Outcome { kScanned, kGone, kNoMemory };
+  // See scan_process().
+  Result<std::optional<StaleProcess>> scan(pid_t pid, size_t* mappings, Outcome* outcome);
 
  private:
   struct View {
@@ -272,6 +275,7 @@ int Scanner::scan_query(pid_t pid, int maps_fd, const View& view, StaleProcess& 
 int Scanner::scan_text(pid_t pid, int maps_fd, const View& view, StaleProcess& proc,
                        size_t* mappings) {
   if (int err = read_fd(maps_fd, maps_buf_); err != 0) return err;
+  if (maps_buf_.empty()) return ESRCH;  // no memory map
   struct Seen {
     uint64_t dev, ino;
     std::string_view path;
@@ -301,14 +305,14 @@ int Scanner::scan_text(pid_t pid, int maps_fd, const View& view, StaleProcess& p
   return 0;
 }
 
-Result<std::optional<StaleProcess>> Scanner::scan(pid_t pid, size_t* mappings, bool* gone_out) {
-  *gone_out = false;
+Result<std::optional<StaleProcess>> Scanner::scan(pid_t pid, size_t* mappings, Outcome* outcome) {
+  *outcome = Outcome::kScanned;
   char path[64];
   snprintf(path, sizeof path, "%s/%d/maps", proc_.c_str(), pid);
   int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (gone(errno)) {
-      *gone_out = true;
+      *outcome = Outcome::kGone;
       return std::optional<StaleProcess>{};
     }
     return errno_error(fmt::format("open {}", path));
@@ -327,7 +331,9 @@ Result<std::optional<StaleProcess>> Scanner::scan(pid_t pid, size_t* mappings, b
   if (!use_query_) err = scan_text(pid, maps.get(), view, proc, mappings);
   if (err != 0) {
     if (gone(err)) {
-      *gone_out = true;
+      // No memory map: a kernel thread or a zombie if /proc/PID is still there.
+      snprintf(path, sizeof path, "%s/%d", proc_.c_str(), pid);
+      *outcome = ::access(path, F_OK) == 0 ? Outcome::kNoMemory : Outcome::kGone;
       return std::optional<StaleProcess>{};
     }
     return errno_error(fmt::format("read {}", path), err);
@@ -349,7 +355,7 @@ Result<std::optional<StaleProcess>> Scanner::scan(pid_t pid, size_t* mappings, b
   snprintf(path, sizeof path, "%s/%d/status", proc_.c_str(), pid);
   if (int err = read_proc_file(path, small_buf_); err != 0) {
     if (gone(err)) {
-      *gone_out = true;
+      *outcome = Outcome::kGone;
       return std::optional<StaleProcess>{};
     }
     return errno_error(fmt::format("read {}", path), err);
@@ -499,8 +505,8 @@ Owner owner_from_cgroup(std::string_view text) {
 Result<std::optional<StaleProcess>> scan_process(pid_t pid, const ScanOptions& opts) {
   Scanner s(opts);
   size_t mappings = 0;
-  bool vanished = false;
-  return s.scan(pid, &mappings, &vanished);
+  Scanner::Outcome outcome;
+  return s.scan(pid, &mappings, &outcome);
 }
 
 Result<ScanResult> scan_processes(const ScanOptions& opts) {
@@ -520,12 +526,13 @@ Result<ScanResult> scan_processes(const ScanOptions& opts) {
   for (pid_t pid : pids) {
     if (pid == self || std::find(opts.ignore.begin(), opts.ignore.end(), pid) != opts.ignore.end())
       continue;
-    bool vanished = false;
-    auto r = scanner.scan(pid, &out.mappings, &vanished);
-    if (vanished) {
+    Scanner::Outcome outcome;
+    auto r = scanner.scan(pid, &out.mappings, &outcome);
+    if (outcome == Scanner::Outcome::kGone) {
       ++out.vanished;
       continue;
     }
+    if (outcome == Scanner::Outcome::kNoMemory) continue;
     ++out.processes;
     if (!r.ok()) {
       out.warnings.push_back(r.error().message);

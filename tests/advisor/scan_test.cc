@@ -213,6 +213,23 @@ TEST_P(ScanProcess, ProcessThatExitedIsSkippedNotAnError) {
   EXPECT_FALSE(*r);
 }
 
+TEST_P(ScanProcess, ZombieHasNoMemoryAndIsNotAnError) {
+  pid_t z = fork();
+  if (z == 0) _exit(0);
+  ASSERT_GT(z, 0);
+  // Wait until it is a zombie (state Z), without reaping it.
+  for (int i = 0; i < 200; ++i) {
+    std::string st = testing::read_all("/proc/" + std::to_string(z) + "/stat");
+    size_t rp = st.rfind(')');
+    if (rp != std::string::npos && rp + 2 < st.size() && st[rp + 2] == 'Z') break;
+    usleep(5000);
+  }
+  auto r = scan_process(z, opts());
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  if (r.ok()) EXPECT_FALSE(*r);
+  waitpid(z, nullptr, 0);
+}
+
 // ---- Whole-system scans: only inside `unshare --pid --fork --mount-proc` (ctest runs
 // them there), where this test's processes are the only ones visible.
 
