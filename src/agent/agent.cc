@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -624,6 +625,17 @@ void Agent::watch_processes() {
       uint32_t op = PROC_CN_MCAST_LISTEN;
       std::memcpy(c->data, &op, sizeof op);
       connector = ::send(nl.get(), msg, sizeof msg, 0) == static_cast<ssize_t>(sizeof msg);
+    }
+    if (connector) {
+      // The kernel ignores the subscription silently from a child PID namespace (and
+      // /proc/self/status cannot tell when /proc was remounted there): prove delivery
+      // with a child that exits at once, else rely on the rescan.
+      pid_t child = ::fork();
+      if (child == 0) ::_exit(0);
+      if (child > 0) ::waitpid(child, nullptr, 0);
+      pollfd p{nl.get(), POLLIN, 0};
+      connector = ::poll(&p, 1, 200) > 0;
+      if (!connector) errno = ENOTSUP;
     }
     if (!connector) spdlog::info("proc connector unavailable ({}); rescanning /proc every 400 ms", strerror(errno));
   }

@@ -114,7 +114,8 @@ std::string format_status(const json& s, const std::string& format, bool verbose
                      a.value("uptime_s", 0));
     o += fmt::format("machine id:  {}\n", str(s, "machine_id"));
     o += "policy:     ";
-    for (const auto& [key, v] : s.value("policy", json::object()).items())
+    const json policy = s.value("policy", json::object());  // items() needs a living object
+    for (const auto& [key, v] : policy.items())
       o += fmt::format(" {}={}", key, v.is_string() ? v.get<std::string>() : v.dump());
     o += "\n";
   }
