@@ -232,6 +232,33 @@ start_server
 wait_for 20 "check ok again" sh -c "\"$NINES\" refresh"
 expect "$P2" "lib=3 " "exe=11" "server back"
 
+step "a kernel bundle for this kernel is not applicable here (no livepatch), and says why"
+echo 'int livepatch_x(void) { return 1; }' >k.c && gcc -c -o k.o k.c
+printf '{"format":1,"kind":"kernel","id":"kfix-1","kernel":{"release":"%s","build_id":""},"functions":[{"name":"x","replacement":"livepatch_x"}]}' "$(uname -r)" >kmeta.json
+objcopy --add-section .nines.meta=kmeta.json k.o kfix.ko
+cat >kfix.toml <<'TOML'
+id = "kfix-1"
+version = 1
+kind = "kernel"
+published = 2026-11-01T00:00:00Z
+[[cves]]
+id = "CVE-2026-9999"
+severity = "critical"
+description = "kernel flaw"
+url = "https://example.org/cve"
+TOML
+"$NINES" bundle create --patch kfix.ko --manifest kfix.toml --key keys/publisher.key -o kfix.bundle >/dev/null
+publish kfix
+"$NINES" refresh >/dev/null || true
+if [ -d /sys/kernel/livepatch ]; then
+  echo "skipped: this kernel has livepatch (kernel bundles are tested in the VM)"
+else
+  wait_for 10 "kfix-1 not applicable" state_is kfix-1 not-applicable
+  [[ "$(patch_field kfix-1 reason)" == *"/sys/kernel/livepatch absent"* ]] || fail "kernel reason: $(patch_field kfix-1 reason)"
+  "$NINES" status | grep -q "CVE-2026-9999.*not applicable: kernel livepatch unavailable" || fail "humane status: kernel fix"
+  wait_for 10 "not-applicable reported" sh -c "curl -sf -H 'Authorization: Bearer $ADMIN' '$URL/v1/reports' | grep -q not-applicable"
+fi
+
 step "status in three formats"
 "$NINES" status --verbose >st.txt
 for needle in "last check:" "next check:" "server:" "kernel:" "livepatch" "targets:" "libulptarget.so" \
