@@ -7,9 +7,9 @@
 //
 // The server runs in this process (its own thread pool), the clients in other threads:
 // on a 2-core machine both share the same CPUs, as they would on one host.
-#include <CLI/CLI.hpp>
 #include <httplib.h>
 #include <sys/stat.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -74,8 +74,8 @@ int main(int argc, char** argv) {
     url = "sqlite:" + dir + "/nines.db";
   } else if (db == "postgresql") {
     pg_dir = dir + "-pg";
-    auto out = nines::run_checked({std::string(NINES_SOURCE_DIR) + "/scripts/pg-test-server",
-                                   "start", pg_dir});
+    auto out = nines::run_checked(
+        {std::string(NINES_SOURCE_DIR) + "/scripts/pg-test-server", "start", pg_dir});
     if (!out.ok()) return fail(out.error().message);
     url = std::string(nines::trim(*out));
   } else {
@@ -117,7 +117,9 @@ int main(int argc, char** argv) {
                       "bench", "https://example.org"});
     m.published = nines::format_rfc3339(nines::unix_now());
     m.published_unix = nines::unix_now();
-    json meta = {{"format", 1}, {"kind", "userspace"}, {"id", m.id},
+    json meta = {{"format", 1},
+                 {"kind", "userspace"},
+                 {"id", m.id},
                  {"target", {{"name", m.target_name}, {"build_id", m.target_build_id}}},
                  {"functions", {{{"name", "f"}, {"replacement", "f_fixed"}}}}};
     std::string payload =
@@ -158,10 +160,11 @@ int main(int argc, char** argv) {
           ids.push_back(hex_id(i % 5, 0));
           ids.push_back(hex_id((i + 1) % 5, 0));
           fleet.tokens[static_cast<size_t>(i)] = (*r)["token"];
-          fleet.bodies[static_cast<size_t>(i)] =
-              json{{"name", fmt::format("m{:06d}", i)}, {"arch", "x86_64"},
-                   {"kernel_release", "6.1.0-28-cloud-amd64"}, {"build_ids", ids}}
-                  .dump();
+          fleet.bodies[static_cast<size_t>(i)] = json{
+              {"name", fmt::format("m{:06d}", i)},
+              {"arch", "x86_64"},
+              {"kernel_release", "6.1.0-28-cloud-amd64"},
+              {"build_ids", ids}}.dump();
         }
       });
     for (auto& t : ts) t.join();
@@ -182,13 +185,18 @@ int main(int argc, char** argv) {
         c.set_tcp_nodelay(true);
         auto& mine = lat[static_cast<size_t>(t)];
         for (int i = t; !stop; i = (i + connections) % machines) {
-          httplib::Headers h = {{"Authorization", "Bearer " + fleet.tokens[static_cast<size_t>(i)]}};
+          httplib::Headers h = {
+              {"Authorization", "Bearer " + fleet.tokens[static_cast<size_t>(i)]}};
           int64_t t0 = nines::monotonic_ns();
-          auto r = c.Post("/v1/checkin", h, fleet.bodies[static_cast<size_t>(i)], "application/json");
+          auto r =
+              c.Post("/v1/checkin", h, fleet.bodies[static_cast<size_t>(i)], "application/json");
           int64_t dt = nines::monotonic_ns() - t0;
-          if (!r || (r->status != 200 && r->status != 429)) errors++;
-          else if (r->status == 429) limited++;
-          else mine.push_back(dt);
+          if (!r || (r->status != 200 && r->status != 429))
+            errors++;
+          else if (r->status == 429)
+            limited++;
+          else
+            mine.push_back(dt);
         }
       });
     std::this_thread::sleep_for(std::chrono::seconds(seconds));
@@ -199,11 +207,11 @@ int main(int argc, char** argv) {
     for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
     size_t n = all.size();
     double p50 = pct(all, 0.50), p99 = pct(all, 0.99), p999 = pct(all, 0.999);
-    std::printf("checkin backend=%s machines=%d connections=%d: %zu in %.1f s = %.0f/s, "
-                "p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, errors %lld, rate-limited %lld\n",
-                server.storage().backend().c_str(), machines, connections, n, secs, n / secs, p50,
-                p99, p999, static_cast<long long>(errors.load()),
-                static_cast<long long>(limited.load()));
+    std::printf(
+        "checkin backend=%s machines=%d connections=%d: %zu in %.1f s = %.0f/s, "
+        "p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, errors %lld, rate-limited %lld\n",
+        server.storage().backend().c_str(), machines, connections, n, secs, n / secs, p50, p99,
+        p999, static_cast<long long>(errors.load()), static_cast<long long>(limited.load()));
   }
 
   if (rollout) {
@@ -221,21 +229,32 @@ int main(int argc, char** argv) {
         c.set_keep_alive(true);
         c.set_tcp_nodelay(true);
         for (int i; (i = next++) < machines;) {
-          httplib::Headers h = {{"Authorization", "Bearer " + fleet.tokens[static_cast<size_t>(i)]}};
-          auto r = c.Post("/v1/checkin", h, fleet.bodies[static_cast<size_t>(i)], "application/json");
-          if (!r || r->status != 200) { std::fprintf(stderr, "rollout checkin failed\n"); std::exit(1); }
+          httplib::Headers h = {
+              {"Authorization", "Bearer " + fleet.tokens[static_cast<size_t>(i)]}};
+          auto r =
+              c.Post("/v1/checkin", h, fleet.bodies[static_cast<size_t>(i)], "application/json");
+          if (!r || r->status != 200) {
+            std::fprintf(stderr, "rollout checkin failed\n");
+            std::exit(1);
+          }
           json offers = json::parse(r->body)["bundles"];
           json lines = json::array();
           for (const json& b : offers) {
             if (b["id"] != "fix-lib99") continue;
             auto d = c.Get(b["url"].get<std::string>().c_str(), h);
-            if (!d || d->status != 200) { std::fprintf(stderr, "download failed\n"); std::exit(1); }
+            if (!d || d->status != 200) {
+              std::fprintf(stderr, "download failed\n");
+              std::exit(1);
+            }
             downloads++;
             lines.push_back({{"id", b["id"]}, {"version", b["version"]}, {"state", "applied"}});
           }
           if (lines.empty()) continue;
           auto rep = c.Post("/v1/reports", h, json{{"reports", lines}}.dump(), "application/json");
-          if (!rep || rep->status != 200) { std::fprintf(stderr, "report failed\n"); std::exit(1); }
+          if (!rep || rep->status != 200) {
+            std::fprintf(stderr, "report failed\n");
+            std::exit(1);
+          }
           done++;
         }
       });
@@ -248,18 +267,19 @@ int main(int argc, char** argv) {
     int applied = 0;
     for (const json& r : (*f)["rollout"])
       if (r["id"] == "fix-lib99" && r["version"] == 1) applied = r["applied"];
-    std::printf("rollout backend=%s: %d machines, %d targeted, %d reported applied "
-                "(fleet view: %d) in %.1f s, %lld downloads; /v1/fleet answered in %.0f ms\n",
-                server.storage().backend().c_str(), machines, targeted, done.load(), applied, secs,
-                static_cast<long long>(downloads.load()), fleet_ms);
+    std::printf(
+        "rollout backend=%s: %d machines, %d targeted, %d reported applied "
+        "(fleet view: %d) in %.1f s, %lld downloads; /v1/fleet answered in %.0f ms\n",
+        server.storage().backend().c_str(), machines, targeted, done.load(), applied, secs,
+        static_cast<long long>(downloads.load()), fleet_ms);
   }
 
   admin = *ApiClient::make(base, admin_token);  // closes the kept-alive connection
   server.stop();
   serving.join();
   if (!pg_dir.empty())
-    (void)nines::run_process({std::string(NINES_SOURCE_DIR) + "/scripts/pg-test-server", "stop",
-                              pg_dir});
+    (void)nines::run_process(
+        {std::string(NINES_SOURCE_DIR) + "/scripts/pg-test-server", "stop", pg_dir});
   (void)nines::run_process({"rm", "-rf", dir});
   return 0;
 }

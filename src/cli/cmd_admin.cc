@@ -27,8 +27,7 @@ int fail(const std::string& msg) {
 }
 
 Result<server::ApiClient> connect(const AdminOptions& o) {
-  if (o.token.empty())
-    return make_error("--admin-token (or NINES_ADMIN_TOKEN) is required");
+  if (o.token.empty()) return make_error("--admin-token (or NINES_ADMIN_TOKEN) is required");
   return server::ApiClient::make(o.server, o.token, o.ca_file);
 }
 
@@ -61,11 +60,11 @@ int publish(const AdminOptions& o) {
 int promote(const AdminOptions& o) {
   auto c = connect(o);
   if (!c.ok()) return fail(c.error().message);
-  auto r = c->post_json(fmt::format("/v1/bundles/{}/{}/promote", o.id, o.version),
-                        {{"tier", o.tier}});
+  auto r =
+      c->post_json(fmt::format("/v1/bundles/{}/{}/promote", o.id, o.version), {{"tier", o.tier}});
   if (!r.ok()) return fail(r.error().message);
-  std::printf("promoted %s version %lld to %s\n", o.id.c_str(),
-              static_cast<long long>(o.version), o.tier.c_str());
+  std::printf("promoted %s version %lld to %s\n", o.id.c_str(), static_cast<long long>(o.version),
+              o.tier.c_str());
   return 0;
 }
 
@@ -97,8 +96,7 @@ int machines(const AdminOptions& o) {
 Runner setup_admin(CLI::App& app) {
   auto o = std::make_shared<AdminOptions>();
   if (const char* t = std::getenv("NINES_ADMIN_TOKEN")) o->token = t;
-  app.add_option("--server", o->server, "Server URL (http://HOST:PORT or https://...)")
-      ->required();
+  app.add_option("--server", o->server, "Server URL (http://HOST:PORT or https://...)")->required();
   app.add_option("--admin-token", o->token, "Admin token (or NINES_ADMIN_TOKEN)");
   app.add_option("--ca-file", o->ca_file, "PEM CA certificate for an https server");
   app.require_subcommand(1);

@@ -182,9 +182,10 @@ Result<ReportRecord> parse_report_line(const json& line, size_t index, int64_t n
   r.state = NINES_TRY(opt_string(line, "state", where));
   if (r.state != "applied" && r.state != "apply-failed" && r.state != "deferred" &&
       r.state != "not-applicable")
-    return make_error("{}: state: '{}' is not one of applied, apply-failed, deferred, "
-                      "not-applicable",
-                      where, r.state.substr(0, 64));
+    return make_error(
+        "{}: state: '{}' is not one of applied, apply-failed, deferred, "
+        "not-applicable",
+        where, r.state.substr(0, 64));
   r.reason = NINES_TRY(opt_string(line, "reason", where));
   if (Status s = check_text_field("reason", r.reason, kMaxReasonBytes); !s.ok())
     return s.error().wrap(where);
@@ -316,9 +317,9 @@ json fleet_summary(const FleetInput& in) {
   json by_state = {{"up-to-date", 0}, {"pending", 0}, {"deferred", 0}, {"failed", 0}};
   json machine_list = json::array();
   json reboot = json::array();
-  std::map<std::string, std::vector<int64_t>> windows;     // cve -> closed exposure windows
-  std::map<std::string, int64_t> open_max;                 // cve -> longest open window
-  std::map<std::string, std::pair<int, int>> cve_counts;   // cve -> (affected, applied)
+  std::map<std::string, std::vector<int64_t>> windows;    // cve -> closed exposure windows
+  std::map<std::string, int64_t> open_max;                // cve -> longest open window
+  std::map<std::string, std::pair<int, int>> cve_counts;  // cve -> (affected, applied)
   std::set<std::string> cves_applied_somewhere;
 
   // Each machine's identity is parsed once (build-id lists are the bulk of the input).
@@ -391,16 +392,16 @@ json fleet_summary(const FleetInput& in) {
     auto [affected, applied] = cve_counts[id];
     if (affected > 0 && affected == applied) ++applied_everywhere;
     const std::vector<int64_t>& w = windows[id];
-    cve_list.push_back({{"id", id},
-                        {"severity", ci.severity},
-                        {"published_unix", ci.published == INT64_MAX ? 0 : ci.published},
-                        {"bundles", std::vector<std::string>(ci.bundle_ids.begin(),
-                                                             ci.bundle_ids.end())},
-                        {"machines_affected", affected},
-                        {"machines_applied", applied},
-                        {"exposure_median_s", median(w)},
-                        {"exposure_max_s", w.empty() ? 0 : *std::max_element(w.begin(), w.end())},
-                        {"open_exposure_max_s", open_max[id]}});
+    cve_list.push_back(
+        {{"id", id},
+         {"severity", ci.severity},
+         {"published_unix", ci.published == INT64_MAX ? 0 : ci.published},
+         {"bundles", std::vector<std::string>(ci.bundle_ids.begin(), ci.bundle_ids.end())},
+         {"machines_affected", affected},
+         {"machines_applied", applied},
+         {"exposure_median_s", median(w)},
+         {"exposure_max_s", w.empty() ? 0 : *std::max_element(w.begin(), w.end())},
+         {"open_exposure_max_s", open_max[id]}});
   }
 
   // Rollout of each promoted bundle in its tier: among the tier's machines it targets.
@@ -419,10 +420,14 @@ json fleet_summary(const FleetInput& in) {
       auto st = ms.find(b.id);
       if (st == ms.end()) continue;
       const ReportRecord& r = st->second;
-      if (r.state == "applied" && r.version >= b.version) ++applied;
-      else if (r.version == b.version && r.state == "apply-failed") ++failed;
-      else if (r.version == b.version && r.state == "deferred") ++deferred;
-      else if (r.state == "not-applicable") ++not_applicable;
+      if (r.state == "applied" && r.version >= b.version)
+        ++applied;
+      else if (r.version == b.version && r.state == "apply-failed")
+        ++failed;
+      else if (r.version == b.version && r.state == "deferred")
+        ++deferred;
+      else if (r.state == "not-applicable")
+        ++not_applicable;
     }
     rollout.push_back({{"id", p.id},
                        {"version", p.version},
@@ -436,18 +441,17 @@ json fleet_summary(const FleetInput& in) {
                        {"pending", targeted - applied - failed - deferred - not_applicable}});
   }
 
-  return json{{"now_unix", in.now_unix},
-              {"machines",
-               {{"total", in.machines.size()},
-                {"by_state", by_state},
-                {"needing_reboot", reboot.size()}}},
-              {"machine_list", machine_list},
-              {"cves_published", cves.size()},
-              {"cves_applied", cves_applied_somewhere.size()},
-              {"cves_applied_everywhere", applied_everywhere},
-              {"cves", cve_list},
-              {"reboot", reboot},
-              {"rollout", rollout}};
+  return json{
+      {"now_unix", in.now_unix},
+      {"machines",
+       {{"total", in.machines.size()}, {"by_state", by_state}, {"needing_reboot", reboot.size()}}},
+      {"machine_list", machine_list},
+      {"cves_published", cves.size()},
+      {"cves_applied", cves_applied_somewhere.size()},
+      {"cves_applied_everywhere", applied_everywhere},
+      {"cves", cve_list},
+      {"reboot", reboot},
+      {"rollout", rollout}};
 }
 
 }  // namespace nines::server

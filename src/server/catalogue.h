@@ -35,8 +35,8 @@ struct MachineIdentity {
   std::string name;        // host name, for people
   std::string arch;        // uname -m: x86_64, aarch64, ...
   std::string kernel_release;
-  std::string kernel_build_id;          // may be empty
-  std::vector<std::string> build_ids;   // lowercase hex, deduplicated, sorted
+  std::string kernel_build_id;         // may be empty
+  std::vector<std::string> build_ids;  // lowercase hex, deduplicated, sorted
 };
 
 // Validates the check-in body {"name","arch","kernel_release","kernel_build_id","build_ids"}.
@@ -59,8 +59,7 @@ nlohmann::json bundle_offer_json(const BundleRecord& b);
 
 // A report line as sent by a machine: {"id","version","state","reason","at"}.
 // state: applied | apply-failed | deferred | not-applicable; deferred needs a reason.
-Result<ReportRecord> parse_report_line(const nlohmann::json& line, size_t index,
-                                       int64_t now_unix);
+Result<ReportRecord> parse_report_line(const nlohmann::json& line, size_t index, int64_t now_unix);
 // The advisor verdict object: {"verdict": "none"|"restart"|"reboot", "reasons": [...], ...};
 // kept as compact JSON. Errors name the field.
 Result<std::string> parse_advisor(const nlohmann::json& advisor);

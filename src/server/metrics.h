@@ -36,7 +36,7 @@ class Metrics {
     double sum = 0;
   };
   std::mutex mu_;
-  std::map<std::string, int64_t> requests_;  // "route|method|status"
+  std::map<std::string, int64_t> requests_;   // "route|method|status"
   std::map<std::string, Histogram> latency_;  // route
   std::map<std::string, int64_t> reports_;    // state
 };

@@ -198,8 +198,8 @@ class PgStorage final : public Storage {
     Tx tx(c.get());
     NINES_CHECK(tx.begin());
     NINES_CHECK(c->run("lock admin token", kLockSql));
-    PgResult r = NINES_TRY(c->exec("count admin tokens",
-                                   "SELECT count(*) FROM tokens WHERE kind = 'admin'"));
+    PgResult r = NINES_TRY(
+        c->exec("count admin tokens", "SELECT count(*) FROM tokens WHERE kind = 'admin'"));
     if (as_i64(r.get(), 0, 0) > 0) return false;
     NINES_CHECK(insert_token(*c, t));
     NINES_CHECK(tx.commit());
@@ -222,8 +222,7 @@ class PgStorage final : public Storage {
   Status delete_machine_tokens(const std::string& machine_id) override {
     auto c = NINES_TRY(acquire());
     return c->run("delete machine tokens",
-                  "DELETE FROM tokens WHERE kind = 'machine' AND machine_id = $1",
-                  {P(machine_id)});
+                  "DELETE FROM tokens WHERE kind = 'machine' AND machine_id = $1", {P(machine_id)});
   }
 
   Result<PublishOutcome> publish(const BundleRecord& b, const std::string& bytes,
@@ -234,13 +233,13 @@ class PgStorage final : public Storage {
     NINES_CHECK(c->run("store bundle bytes",
                        "INSERT INTO blobs(sha256, data) VALUES($1, $2) ON CONFLICT DO NOTHING",
                        {P(b.sha256), B(bytes)}));
-    PgResult ins = NINES_TRY(c->exec(
-        "store bundle row",
-        "INSERT INTO bundles VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) "
-        "ON CONFLICT DO NOTHING RETURNING id",
-        {P(b.id), P(b.version), P(b.sha256), P(b.kind), P(b.target_name),
-         P(b.target_build_id), P(b.kernel_release), P(b.description), P(b.manifest_json),
-         P(b.signer), P(b.size), P(b.published_unix), P(b.uploaded_unix)}));
+    PgResult ins = NINES_TRY(
+        c->exec("store bundle row",
+                "INSERT INTO bundles VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) "
+                "ON CONFLICT DO NOTHING RETURNING id",
+                {P(b.id), P(b.version), P(b.sha256), P(b.kind), P(b.target_name),
+                 P(b.target_build_id), P(b.kernel_release), P(b.description), P(b.manifest_json),
+                 P(b.signer), P(b.size), P(b.published_unix), P(b.uploaded_unix)}));
     if (PQntuples(ins.get()) == 0) {
       PgResult r = NINES_TRY(c->exec("find bundle",
                                      "SELECT sha256 FROM bundles WHERE id = $1 AND version = $2",
@@ -253,9 +252,10 @@ class PgStorage final : public Storage {
       }
       // The transaction rolls back (Tx destructor): a blob stored above only for this
       // refused publish does not stay.
-      return make_error("publish {} version {}: already published with different content "
-                        "(sha256 {}, this one {})",
-                        b.id, b.version, existing, b.sha256);
+      return make_error(
+          "publish {} version {}: already published with different content "
+          "(sha256 {}, this one {})",
+          b.id, b.version, existing, b.sha256);
     }
     NINES_CHECK(bump_generation(*c));
     if (!tier.empty()) NINES_CHECK(promote_tx(*c, b.id, b.version, tier));
@@ -263,8 +263,7 @@ class PgStorage final : public Storage {
     return PublishOutcome::kStored;
   }
 
-  Result<std::optional<BundleRecord>> find_bundle(const std::string& id,
-                                                  int64_t version) override {
+  Result<std::optional<BundleRecord>> find_bundle(const std::string& id, int64_t version) override {
     auto c = NINES_TRY(acquire());
     std::string sql =
         fmt::format("SELECT {} FROM bundles b WHERE id = $1 AND version = $2", kBundleCols);
@@ -294,9 +293,9 @@ class PgStorage final : public Storage {
     auto c = NINES_TRY(acquire());
     Tx tx(c.get());
     NINES_CHECK(tx.begin());
-    PgResult r = NINES_TRY(c->exec("find bundle",
-                                   "SELECT 1 FROM bundles WHERE id = $1 AND version = $2",
-                                   {P(id), P(version)}));
+    PgResult r =
+        NINES_TRY(c->exec("find bundle", "SELECT 1 FROM bundles WHERE id = $1 AND version = $2",
+                          {P(id), P(version)}));
     if (PQntuples(r.get()) == 0)
       return make_error("promote {} version {} to {}: no such bundle", id, version, tier);
     NINES_CHECK(promote_tx(*c, id, version, tier));
@@ -311,8 +310,8 @@ class PgStorage final : public Storage {
                                    "ORDER BY promoted_unix, id, version, tier"));
     std::vector<Promotion> out;
     for (int i = 0; i < PQntuples(r.get()); ++i)
-      out.push_back(Promotion{as_text(r.get(), i, 0), as_i64(r.get(), i, 1),
-                              as_text(r.get(), i, 2), as_i64(r.get(), i, 3)});
+      out.push_back(Promotion{as_text(r.get(), i, 0), as_i64(r.get(), i, 1), as_text(r.get(), i, 2),
+                              as_i64(r.get(), i, 3)});
     return out;
   }
 
@@ -330,8 +329,8 @@ class PgStorage final : public Storage {
 
   Result<int64_t> catalogue_generation() override {
     auto c = NINES_TRY(acquire());
-    PgResult r = NINES_TRY(
-        c->exec("read generation", "SELECT value FROM meta WHERE key = 'generation'"));
+    PgResult r =
+        NINES_TRY(c->exec("read generation", "SELECT value FROM meta WHERE key = 'generation'"));
     if (PQntuples(r.get()) == 0) return int64_t{0};
     return as_i64(r.get(), 0, 0);
   }
@@ -346,18 +345,18 @@ class PgStorage final : public Storage {
         "kernel_build_id=excluded.kernel_build_id, build_ids_json=excluded.build_ids_json, "
         "last_seen_unix=excluded.last_seen_unix, identity_sha=excluded.identity_sha",
         {P(m.machine_id), P(m.tier), P(m.name), P(m.arch), P(m.kernel_release),
-         P(m.kernel_build_id), P(m.build_ids_json), P(m.first_seen_unix),
-         P(m.last_seen_unix), P(m.identity_sha)});
+         P(m.kernel_build_id), P(m.build_ids_json), P(m.first_seen_unix), P(m.last_seen_unix),
+         P(m.identity_sha)});
   }
 
   Result<bool> touch_machine(const std::string& machine_id, const std::string& tier,
                              const std::string& identity_sha, int64_t now_unix) override {
     auto c = NINES_TRY(acquire());
-    PgResult r = NINES_TRY(c->exec(
-        "touch machine",
-        "UPDATE machines SET last_seen_unix = $1 WHERE machine_id = $2 AND tier = $3 "
-        "AND identity_sha = $4 AND identity_sha != '' RETURNING machine_id",
-        {P(now_unix), P(machine_id), P(tier), P(identity_sha)}));
+    PgResult r = NINES_TRY(
+        c->exec("touch machine",
+                "UPDATE machines SET last_seen_unix = $1 WHERE machine_id = $2 AND tier = $3 "
+                "AND identity_sha = $4 AND identity_sha != '' RETURNING machine_id",
+                {P(now_unix), P(machine_id), P(tier), P(identity_sha)}));
     return PQntuples(r.get()) > 0;
   }
 
@@ -391,14 +390,14 @@ class PgStorage final : public Storage {
           {P(machine_id), P(x.bundle_id), P(x.version), P(x.state), P(x.reason),
            P(x.reported_unix)}));
       int64_t seq = as_i64(r.get(), 0, 0);
-      NINES_CHECK(c->run(
-          "store patch state",
-          "INSERT INTO patch_state VALUES($1,$2,$3,$4,$5,$6,$7) "
-          "ON CONFLICT(machine_id, bundle_id) DO UPDATE SET version=excluded.version, "
-          "state=excluded.state, reason=excluded.reason, seq=excluded.seq, "
-          "updated_unix=excluded.updated_unix",
-          {P(machine_id), P(x.bundle_id), P(x.version), P(x.state), P(x.reason), P(seq),
-           P(x.reported_unix)}));
+      NINES_CHECK(
+          c->run("store patch state",
+                 "INSERT INTO patch_state VALUES($1,$2,$3,$4,$5,$6,$7) "
+                 "ON CONFLICT(machine_id, bundle_id) DO UPDATE SET version=excluded.version, "
+                 "state=excluded.state, reason=excluded.reason, seq=excluded.seq, "
+                 "updated_unix=excluded.updated_unix",
+                 {P(machine_id), P(x.bundle_id), P(x.version), P(x.state), P(x.reason), P(seq),
+                  P(x.reported_unix)}));
     }
     if (!advisor_json.empty())
       NINES_CHECK(c->run("store advisor verdict",
@@ -408,22 +407,20 @@ class PgStorage final : public Storage {
     return {};
   }
 
-  Result<std::vector<ReportRecord>> history(const std::string& machine_id,
-                                            int64_t limit) override {
+  Result<std::vector<ReportRecord>> history(const std::string& machine_id, int64_t limit) override {
     auto c = NINES_TRY(acquire());
-    PgResult r = machine_id.empty()
-                     ? NINES_TRY(c->exec(
-                           "read history",
-                           "SELECT * FROM (SELECT seq, machine_id, bundle_id, version, state, "
-                           "reason, reported_unix FROM reports ORDER BY seq DESC LIMIT $1) h "
-                           "ORDER BY seq",
-                           {P(limit)}))
-                     : NINES_TRY(c->exec(
-                           "read history",
-                           "SELECT * FROM (SELECT seq, machine_id, bundle_id, version, state, "
-                           "reason, reported_unix FROM reports WHERE machine_id = $1 "
-                           "ORDER BY seq DESC LIMIT $2) h ORDER BY seq",
-                           {P(machine_id), P(limit)}));
+    PgResult r =
+        machine_id.empty()
+            ? NINES_TRY(c->exec("read history",
+                                "SELECT * FROM (SELECT seq, machine_id, bundle_id, version, state, "
+                                "reason, reported_unix FROM reports ORDER BY seq DESC LIMIT $1) h "
+                                "ORDER BY seq",
+                                {P(limit)}))
+            : NINES_TRY(c->exec("read history",
+                                "SELECT * FROM (SELECT seq, machine_id, bundle_id, version, state, "
+                                "reason, reported_unix FROM reports WHERE machine_id = $1 "
+                                "ORDER BY seq DESC LIMIT $2) h ORDER BY seq",
+                                {P(machine_id), P(limit)}));
     std::vector<ReportRecord> out;
     for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(report_from(r.get(), i));
     return out;
@@ -431,10 +428,10 @@ class PgStorage final : public Storage {
 
   Result<std::vector<ReportRecord>> current_states() override {
     auto c = NINES_TRY(acquire());
-    PgResult r = NINES_TRY(
-        c->exec("read patch states",
-                "SELECT seq, machine_id, bundle_id, version, state, reason, updated_unix "
-                "FROM patch_state ORDER BY machine_id, bundle_id"));
+    PgResult r =
+        NINES_TRY(c->exec("read patch states",
+                          "SELECT seq, machine_id, bundle_id, version, state, reason, updated_unix "
+                          "FROM patch_state ORDER BY machine_id, bundle_id"));
     std::vector<ReportRecord> out;
     for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(report_from(r.get(), i));
     return out;
@@ -494,7 +491,8 @@ class PgStorage final : public Storage {
       return make_error("connect to postgresql: {}", msg);
     }
     // Server notices ("relation already exists, skipping") are not for our users.
-    PQsetNoticeProcessor(raw, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        raw, [](void*, const char*) {}, nullptr);
     return Handle(new Conn(raw), Release{this});
   }
 
@@ -507,18 +505,18 @@ class PgStorage final : public Storage {
   }
 
   Status insert_token(Conn& c, const TokenRecord& t) {
-    return c.run("store token", "INSERT INTO tokens VALUES($1,$2,$3,$4,$5,$6)",
-                 {P(t.hash_hex), P(t.kind), P(t.tier), P(t.name), P(t.machine_id),
-                  P(t.created_unix)});
+    return c.run(
+        "store token", "INSERT INTO tokens VALUES($1,$2,$3,$4,$5,$6)",
+        {P(t.hash_hex), P(t.kind), P(t.tier), P(t.name), P(t.machine_id), P(t.created_unix)});
   }
 
   // Inside a transaction: adds the promotion, bumps the generation when it is new.
   Status promote_tx(Conn& c, const std::string& id, int64_t version, const std::string& tier) {
-    PgResult ins = NINES_TRY(c.exec(
-        "promote",
-        "INSERT INTO promotions VALUES($1,$2,$3,extract(epoch from now())::bigint) "
-        "ON CONFLICT DO NOTHING RETURNING id",
-        {P(id), P(version), P(tier)}));
+    PgResult ins = NINES_TRY(
+        c.exec("promote",
+               "INSERT INTO promotions VALUES($1,$2,$3,extract(epoch from now())::bigint) "
+               "ON CONFLICT DO NOTHING RETURNING id",
+               {P(id), P(version), P(tier)}));
     if (PQntuples(ins.get()) > 0) NINES_CHECK(bump_generation(c));
     return {};
   }

@@ -42,8 +42,9 @@ void send_error(httplib::Response& res, int status, const std::string& message) 
 std::optional<json> body_json(const httplib::Request& req, httplib::Response& res,
                               std::string_view what) {
   if (req.body.size() > kMaxJsonBody) {
-    send_error(res, 413, fmt::format("{}: body of {} bytes, more than the limit of {}", what,
-                                     req.body.size(), kMaxJsonBody));
+    send_error(res, 413,
+               fmt::format("{}: body of {} bytes, more than the limit of {}", what, req.body.size(),
+                           kMaxJsonBody));
     return std::nullopt;
   }
   json j = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
@@ -74,8 +75,7 @@ Result<std::vector<std::string>> str_members(const json& o, std::string_view wha
 
 Result<std::pair<std::string, int>> parse_listen(const std::string& listen) {
   size_t colon = listen.rfind(':');
-  if (colon == std::string::npos)
-    return make_error("--listen '{}': expected HOST:PORT", listen);
+  if (colon == std::string::npos) return make_error("--listen '{}': expected HOST:PORT", listen);
   std::string host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
@@ -152,8 +152,8 @@ Result<std::shared_ptr<const std::vector<BundleRecord>>> tier_bundles(Server::Im
     auto it = impl.tiers.find(tier);
     if (it != impl.tiers.end()) return it->second;
   }
-  auto list = std::make_shared<const std::vector<BundleRecord>>(
-      NINES_TRY(store.bundles_in_tier(tier)));
+  auto list =
+      std::make_shared<const std::vector<BundleRecord>>(NINES_TRY(store.bundles_in_tier(tier)));
   std::lock_guard lock(impl.cache_mu);
   if (impl.generation == gen) impl.tiers[tier] = list;
   return list;
@@ -166,8 +166,7 @@ Result<int> Server::bind() {
   if (opts_.tls_cert.empty() != opts_.tls_key.empty())
     return make_error("serve: --tls-cert and --tls-key go together");
   if (!opts_.tls_cert.empty()) {
-    auto ssl = std::make_unique<httplib::SSLServer>(opts_.tls_cert.c_str(),
-                                                    opts_.tls_key.c_str());
+    auto ssl = std::make_unique<httplib::SSLServer>(opts_.tls_cert.c_str(), opts_.tls_key.c_str());
     if (!ssl->is_valid())
       return make_error("serve: TLS certificate {} or key {}: cannot be loaded (PEM expected)",
                         opts_.tls_cert, opts_.tls_key);
@@ -206,8 +205,8 @@ Result<int> Server::bind() {
 
   // Kinds of token each handler accepts.
   enum Auth : unsigned { kNone = 0, kAdmin = 1, kEnroll = 2, kMachine = 4, kMirror = 8 };
-  using Handler = std::function<void(const httplib::Request&, httplib::Response&,
-                                     const TokenRecord&)>;
+  using Handler =
+      std::function<void(const httplib::Request&, httplib::Response&, const TokenRecord&)>;
 
   // Wraps a handler with timing, metrics, authentication and per-token rate limits.
   auto wrap = [this](std::string route, unsigned allowed, Handler fn) {
@@ -254,8 +253,9 @@ Result<int> Server::bind() {
                                                     : kMachine;
           if (!(allowed & kind)) {
             ok = false;
-            send_error(res, 403, fmt::format("{} {}: a {} token may not do this", req.method,
-                                             route, found->kind));
+            send_error(
+                res, 403,
+                fmt::format("{} {}: a {} token may not do this", req.method, route, found->kind));
           } else {
             // An enroll token serves a whole fleet being provisioned: it gets the admin
             // limit, not one machine's.
@@ -264,8 +264,9 @@ Result<int> Server::bind() {
               ok = false;
               metrics_.rate_limited++;
               res.set_header("Retry-After", std::to_string(wait));
-              send_error(res, 429, fmt::format("{} {}: rate limit of this token exceeded",
-                                               req.method, route));
+              send_error(
+                  res, 429,
+                  fmt::format("{} {}: rate limit of this token exceeded", req.method, route));
             } else {
               caller = std::move(*found);
             }
@@ -299,30 +300,30 @@ Result<int> Server::bind() {
         }));
 
   // --- tokens and enrollment
-  h.Post("/v1/tokens", wrap("/v1/tokens", kAdmin, [&store](auto& req, auto& res, auto&) {
-           std::optional<json> b = body_json(req, res, "create token");
-           if (!b) return;
-           auto f = str_members(*b, "create token", {"kind", "tier", "name"});
-           if (!f.ok()) return send_error(res, 400, f.error().message);
-           std::string kind = (*f)[0].empty() ? "enroll" : (*f)[0];
-           std::string tier = (*f)[1];
-           std::string name = (*f)[2];
-           if (kind != "enroll" && kind != "mirror" && kind != "admin")
-             return send_error(res, 400, fmt::format("create token: kind: '{}' is not one of "
-                                                     "enroll, mirror, admin",
-                                                     kind.substr(0, 64)));
-           if (kind == "enroll")
-             if (Status s = check_name_field("tier", tier, 64); !s.ok())
-               return send_error(res, 400, s.error().wrap("create token").message);
-           if (Status s = check_text_field("name", name, 255); !s.ok())
-             return send_error(res, 400, s.error().wrap("create token").message);
-           std::string token = generate_token(kind);
-           TokenRecord t{hash_token(token), kind, tier, name, "", unix_now()};
-           if (Status s = store.put_token(t); !s.ok())
-             return send_error(res, 500, s.error().message);
-           send_json(res, 201, json{{"token", token}, {"kind", kind}, {"tier", tier},
-                                    {"name", name}});
-         }));
+  h.Post(
+      "/v1/tokens", wrap("/v1/tokens", kAdmin, [&store](auto& req, auto& res, auto&) {
+        std::optional<json> b = body_json(req, res, "create token");
+        if (!b) return;
+        auto f = str_members(*b, "create token", {"kind", "tier", "name"});
+        if (!f.ok()) return send_error(res, 400, f.error().message);
+        std::string kind = (*f)[0].empty() ? "enroll" : (*f)[0];
+        std::string tier = (*f)[1];
+        std::string name = (*f)[2];
+        if (kind != "enroll" && kind != "mirror" && kind != "admin")
+          return send_error(res, 400,
+                            fmt::format("create token: kind: '{}' is not one of "
+                                        "enroll, mirror, admin",
+                                        kind.substr(0, 64)));
+        if (kind == "enroll")
+          if (Status s = check_name_field("tier", tier, 64); !s.ok())
+            return send_error(res, 400, s.error().wrap("create token").message);
+        if (Status s = check_text_field("name", name, 255); !s.ok())
+          return send_error(res, 400, s.error().wrap("create token").message);
+        std::string token = generate_token(kind);
+        TokenRecord t{hash_token(token), kind, tier, name, "", unix_now()};
+        if (Status s = store.put_token(t); !s.ok()) return send_error(res, 500, s.error().message);
+        send_json(res, 201, json{{"token", token}, {"kind", kind}, {"tier", tier}, {"name", name}});
+      }));
 
   h.Post("/v1/enroll",
          wrap("/v1/enroll", kEnroll | kAdmin, [&store](auto& req, auto& res, auto& caller) {
@@ -360,13 +361,12 @@ Result<int> Server::bind() {
            m.last_seen_unix = now;
            if (Status s = store.upsert_machine(m); !s.ok())
              return send_error(res, 500, s.error().message);
-           send_json(res, 201, json{{"machine_id", machine_id}, {"tier", tier},
-                                    {"token", token}});
+           send_json(res, 201, json{{"machine_id", machine_id}, {"tier", tier}, {"token", token}});
          }));
 
   // --- machines
-  h.Post("/v1/checkin", wrap("/v1/checkin", kMachine,
-                             [this, &store, &impl](auto& req, auto& res, auto& caller) {
+  h.Post("/v1/checkin",
+         wrap("/v1/checkin", kMachine, [this, &store, &impl](auto& req, auto& res, auto& caller) {
            std::optional<json> b = body_json(req, res, "checkin");
            if (!b) return;
            Result<MachineIdentity> ident = parse_identity(*b);
@@ -397,10 +397,11 @@ Result<int> Server::bind() {
            for (const BundleRecord& x : applicable_bundles(**tb, *ident))
              offers.push_back(bundle_offer_json(x));
            metrics_.checkins++;
-           send_json(res, 200, json{{"machine_id", caller.machine_id},
-                                    {"tier", caller.tier},
-                                    {"server_time", format_rfc3339(now)},
-                                    {"bundles", offers}});
+           send_json(res, 200,
+                     json{{"machine_id", caller.machine_id},
+                          {"tier", caller.tier},
+                          {"server_time", format_rfc3339(now)},
+                          {"bundles", offers}});
          }));
 
   h.Get(R"(/v1/bundles/sha256/([0-9a-f]{64}))",
@@ -425,24 +426,25 @@ Result<int> Server::bind() {
                res.set_content(std::move(**bytes), "application/octet-stream");
              }));
 
-  h.Post("/v1/reports", wrap("/v1/reports", kMachine,
-                             [this, &store](auto& req, auto& res, auto& caller) {
+  h.Post("/v1/reports",
+         wrap("/v1/reports", kMachine, [this, &store](auto& req, auto& res, auto& caller) {
            std::optional<json> b = body_json(req, res, "report");
            if (!b) return;
            auto lines = b->find("reports");
            if (lines == b->end() || !lines->is_array())
              return send_error(res, 400, "report: reports: missing or not an array");
            if (lines->size() > kMaxReportLines)
-             return send_error(res, 400, fmt::format("report: reports: {} lines, more than "
-                                                     "the limit of {}",
-                                                     lines->size(), kMaxReportLines));
+             return send_error(res, 400,
+                               fmt::format("report: reports: {} lines, more than "
+                                           "the limit of {}",
+                                           lines->size(), kMaxReportLines));
            int64_t now = unix_now();
            std::vector<ReportRecord> recs;
            for (size_t i = 0; i < lines->size(); ++i) {
              Result<ReportRecord> r = parse_report_line((*lines)[i], i, now);
              if (!r.ok()) return send_error(res, 400, r.error().message);
-             Result<std::optional<BundleRecord>> known = store.find_bundle(r->bundle_id,
-                                                                           r->version);
+             Result<std::optional<BundleRecord>> known =
+                 store.find_bundle(r->bundle_id, r->version);
              if (!known.ok()) return send_error(res, 500, known.error().message);
              if (!known->has_value())
                return send_error(res, 400,
@@ -487,10 +489,10 @@ Result<int> Server::bind() {
     send_json(res, 200, json{{"reports", out}});
   };
 
-  h.Get("/v1/reports", wrap("/v1/reports", kMachine | kAdmin,
-                            [history_json](auto& req, auto& res, auto& caller) {
-          std::string machine = caller.kind == "machine" ? caller.machine_id
-                                                         : req.get_param_value("machine");
+  h.Get("/v1/reports",
+        wrap("/v1/reports", kMachine | kAdmin, [history_json](auto& req, auto& res, auto& caller) {
+          std::string machine =
+              caller.kind == "machine" ? caller.machine_id : req.get_param_value("machine");
           if (caller.kind != "machine" && req.has_param("machine"))
             if (Status s = check_name_field("machine", machine); !s.ok())
               return send_error(res, 400, s.error().wrap("history").message);
@@ -502,71 +504,77 @@ Result<int> Server::bind() {
              [history_json](auto& req, auto& res, auto& caller) {
                std::string id = req.matches[1];
                if (caller.kind == "machine" && !constant_time_equal(id, caller.machine_id))
-                 return send_error(res, 403, fmt::format("reports of machine {}: a machine "
-                                                         "may read only its own reports",
-                                                         id));
+                 return send_error(res, 403,
+                                   fmt::format("reports of machine {}: a machine "
+                                               "may read only its own reports",
+                                               id));
                history_json(id, req, res);
              }));
 
   // --- catalogue (admin; mirror reads)
-  h.Post("/v1/bundles", wrap("/v1/bundles", kAdmin, [this, &store, &opts, invalidate_cache](
-                                                     auto& req, auto& res, auto&) {
-           std::string tier = req.get_param_value("tier");
-           if (!tier.empty())
-             if (Status s = check_name_field("tier", tier, 64); !s.ok())
-               return send_error(res, 400, s.error().wrap("publish").message);
-           if (!bundle::looks_like_bundle(req.body))
-             return send_error(res, 400, "publish: body is not a nines bundle (bad magic)");
-           Result<bundle::Bundle> b = bundle::open_verified(req.body, opts.trust_dir);
-           if (!b.ok())
-             return send_error(res, 422, b.error().wrap(fmt::format(
-                                             "publish: verify against {}", opts.trust_dir))
-                                             .message);
-           const bundle::Manifest& m = b->manifest;
-           BundleRecord r;
-           r.id = m.id;
-           r.version = m.version;
-           r.sha256 = bundle::sha256_hex(req.body);
-           r.kind = m.kind;
-           r.target_name = m.target_name;
-           r.target_build_id = m.target_build_id;
-           r.kernel_release = m.kernel_release;
-           r.description = m.description;
-           r.manifest_json = bundle::manifest_to_json(m).dump();
-           r.signer = b->signer_fingerprint;
-           r.size = static_cast<int64_t>(req.body.size());
-           r.published_unix = m.published_unix;
-           r.uploaded_unix = unix_now();
-           // Stored and promoted in one transaction: a crash leaves both or neither.
-           Result<PublishOutcome> out = store.publish(r, req.body, tier);
-           if (!out.ok()) {
-             bool conflict = out.error().message.find("already published") != std::string::npos;
-             return send_error(res, conflict ? 409 : 500, out.error().message);
-           }
-           if (*out == PublishOutcome::kStored) metrics_.publishes++;
-           invalidate_cache();
-           json j = bundle_offer_json(r);
-           j["status"] = *out == PublishOutcome::kStored ? "stored" : "identical";
-           j["promoted_to"] = tier.empty() ? json::array() : json::array({tier});
-           send_json(res, *out == PublishOutcome::kStored ? 201 : 200, j);
-         }));
+  h.Post("/v1/bundles",
+         wrap("/v1/bundles", kAdmin,
+              [this, &store, &opts, invalidate_cache](auto& req, auto& res, auto&) {
+                std::string tier = req.get_param_value("tier");
+                if (!tier.empty())
+                  if (Status s = check_name_field("tier", tier, 64); !s.ok())
+                    return send_error(res, 400, s.error().wrap("publish").message);
+                if (!bundle::looks_like_bundle(req.body))
+                  return send_error(res, 400, "publish: body is not a nines bundle (bad magic)");
+                Result<bundle::Bundle> b = bundle::open_verified(req.body, opts.trust_dir);
+                if (!b.ok())
+                  return send_error(
+                      res, 422,
+                      b.error()
+                          .wrap(fmt::format("publish: verify against {}", opts.trust_dir))
+                          .message);
+                const bundle::Manifest& m = b->manifest;
+                BundleRecord r;
+                r.id = m.id;
+                r.version = m.version;
+                r.sha256 = bundle::sha256_hex(req.body);
+                r.kind = m.kind;
+                r.target_name = m.target_name;
+                r.target_build_id = m.target_build_id;
+                r.kernel_release = m.kernel_release;
+                r.description = m.description;
+                r.manifest_json = bundle::manifest_to_json(m).dump();
+                r.signer = b->signer_fingerprint;
+                r.size = static_cast<int64_t>(req.body.size());
+                r.published_unix = m.published_unix;
+                r.uploaded_unix = unix_now();
+                // Stored and promoted in one transaction: a crash leaves both or neither.
+                Result<PublishOutcome> out = store.publish(r, req.body, tier);
+                if (!out.ok()) {
+                  bool conflict =
+                      out.error().message.find("already published") != std::string::npos;
+                  return send_error(res, conflict ? 409 : 500, out.error().message);
+                }
+                if (*out == PublishOutcome::kStored) metrics_.publishes++;
+                invalidate_cache();
+                json j = bundle_offer_json(r);
+                j["status"] = *out == PublishOutcome::kStored ? "stored" : "identical";
+                j["promoted_to"] = tier.empty() ? json::array() : json::array({tier});
+                send_json(res, *out == PublishOutcome::kStored ? 201 : 200, j);
+              }));
 
-  auto tiers_of = [&store]() -> Result<std::map<std::pair<std::string, int64_t>,
-                                               std::vector<std::string>>> {
+  auto tiers_of =
+      [&store]() -> Result<std::map<std::pair<std::string, int64_t>, std::vector<std::string>>> {
     std::map<std::pair<std::string, int64_t>, std::vector<std::string>> out;
     for (const Promotion& p : NINES_TRY(store.list_promotions()))
       out[{p.id, p.version}].push_back(p.tier);
     return out;
   };
 
-  h.Get("/v1/bundles", wrap("/v1/bundles", kAdmin | kMirror,
-                            [&store, tiers_of](auto&, auto& res, auto&) {
+  h.Get("/v1/bundles",
+        wrap("/v1/bundles", kAdmin | kMirror, [&store, tiers_of](auto&, auto& res, auto&) {
           Result<std::vector<BundleRecord>> list = store.list_bundles();
           if (!list.ok()) return send_error(res, 500, list.error().message);
           auto tiers = tiers_of();
           if (!tiers.ok()) return send_error(res, 500, tiers.error().message);
           json out = json::array();
-          for (const BundleRecord& b : *list) out.push_back(bundle_json(b, (*tiers)[{b.id, b.version}]));
+          for (const BundleRecord& b : *list)
+            out.push_back(bundle_json(b, (*tiers)[{b.id, b.version}]));
           send_json(res, 200, json{{"bundles", out}});
         }));
 
@@ -629,24 +637,22 @@ Result<int> Server::bind() {
     else if (res.status == 413)
       send_error(res, 413, fmt::format("{} {}: body too large", req.method, req.path));
     else
-      send_error(res, res.status, fmt::format("{} {}: HTTP {}", req.method, req.path,
-                                              res.status));
+      send_error(res, res.status, fmt::format("{} {}: HTTP {}", req.method, req.path, res.status));
   });
-  h.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
-                             std::exception_ptr ep) {
-    std::string what = "unknown error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    send_error(res, 500, fmt::format("{} {}: internal error: {}", req.method, req.path, what));
-  });
+  h.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        send_error(res, 500, fmt::format("{} {}: internal error: {}", req.method, req.path, what));
+      });
 
   int bound = port == 0 ? h.bind_to_any_port(host) : (h.bind_to_port(host, port) ? port : -1);
-  if (bound < 0) return make_error("serve: bind {}: address in use or not available",
-                                   opts_.listen);
+  if (bound < 0) return make_error("serve: bind {}: address in use or not available", opts_.listen);
   return bound;
 }
 
@@ -680,8 +686,8 @@ void Server::stop() {
 }
 
 Result<int> Server::sync_upstream_once() {
-  ApiClient up = NINES_TRY(ApiClient::make(opts_.upstream_url, opts_.upstream_token,
-                                           opts_.upstream_ca_file));
+  ApiClient up =
+      NINES_TRY(ApiClient::make(opts_.upstream_url, opts_.upstream_token, opts_.upstream_ca_file));
   json list = NINES_TRY(up.get_json("/v1/bundles"));
   if (!list.contains("bundles") || !list["bundles"].is_array())
     return make_error("upstream {}: /v1/bundles: no bundle list", opts_.upstream_url);
@@ -702,16 +708,26 @@ Result<int> Server::sync_upstream_once() {
         return make_error("upstream {}: bundle {} version {}: HTTP {}", opts_.upstream_url, id,
                           version, r.status);
       if (bundle::sha256_hex(r.body) != sha)
-        return make_error("upstream {}: bundle {} version {}: content does not match its "
-                          "sha256",
-                          opts_.upstream_url, id, version);
+        return make_error(
+            "upstream {}: bundle {} version {}: content does not match its "
+            "sha256",
+            opts_.upstream_url, id, version);
       // Trust is ours, not the upstream's: the bundle must verify against our trust store.
       bundle::Bundle vb = NINES_TRY(bundle::open_verified(r.body, opts_.trust_dir));
       const bundle::Manifest& m = vb.manifest;
-      BundleRecord rec{m.id, m.version, sha, m.kind, m.target_name, m.target_build_id,
-                       m.kernel_release, m.description, bundle::manifest_to_json(m).dump(),
-                       vb.signer_fingerprint, static_cast<int64_t>(r.body.size()),
-                       m.published_unix, unix_now()};
+      BundleRecord rec{m.id,
+                       m.version,
+                       sha,
+                       m.kind,
+                       m.target_name,
+                       m.target_build_id,
+                       m.kernel_release,
+                       m.description,
+                       bundle::manifest_to_json(m).dump(),
+                       vb.signer_fingerprint,
+                       static_cast<int64_t>(r.body.size()),
+                       m.published_unix,
+                       unix_now()};
       if (NINES_TRY(store_->publish(rec, r.body)) == PublishOutcome::kStored) ++added;
     }
     if (b.contains("tiers") && b["tiers"].is_array())

@@ -28,7 +28,7 @@ struct ServeOptions {
   std::string listen = "127.0.0.1:9090";  // HOST:PORT; port 0 picks a free one
   std::string db;                         // empty: sqlite:<data_dir>/nines.db
   std::string data_dir = "/var/lib/nines-server";
-  std::string tls_cert, tls_key;          // both or neither
+  std::string tls_cert, tls_key;  // both or neither
   std::string trust_dir = "/etc/nines/trusted-keys.d";
   std::string upstream_url, upstream_token, upstream_ca_file;
   int upstream_interval_s = 60;

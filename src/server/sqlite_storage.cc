@@ -225,8 +225,9 @@ class SqliteStorage final : public Storage {
 
   Result<std::optional<TokenRecord>> find_token(const std::string& hash_hex) override {
     std::lock_guard lock(mu_);
-    Stmt q(cache_, "SELECT hash, kind, tier, name, machine_id, created_unix FROM tokens "
-                "WHERE hash = ?");
+    Stmt q(cache_,
+           "SELECT hash, kind, tier, name, machine_id, created_unix FROM tokens "
+           "WHERE hash = ?");
     NINES_CHECK(q.prepared("find token"));
     q.bind(1, hash_hex);
     if (!NINES_TRY(q.step("find token"))) return std::optional<TokenRecord>();
@@ -254,9 +255,10 @@ class SqliteStorage final : public Storage {
       q.bind(1, b.id).bind(2, b.version);
       if (NINES_TRY(q.step("find bundle"))) {
         if (q.text(0) != b.sha256)
-          return make_error("publish {} version {}: already published with different content "
-                            "(sha256 {}, this one {})",
-                            b.id, b.version, q.text(0), b.sha256);
+          return make_error(
+              "publish {} version {}: already published with different content "
+              "(sha256 {}, this one {})",
+              b.id, b.version, q.text(0), b.sha256);
         if (!tier.empty()) NINES_CHECK(promote_locked(b.id, b.version, tier));
         NINES_CHECK(tx.commit());
         return PublishOutcome::kAlreadyIdentical;
@@ -283,11 +285,10 @@ class SqliteStorage final : public Storage {
     return PublishOutcome::kStored;
   }
 
-  Result<std::optional<BundleRecord>> find_bundle(const std::string& id,
-                                                  int64_t version) override {
+  Result<std::optional<BundleRecord>> find_bundle(const std::string& id, int64_t version) override {
     std::lock_guard lock(mu_);
-    std::string sql = fmt::format("SELECT {} FROM bundles b WHERE id = ? AND version = ?",
-                                  kBundleCols);
+    std::string sql =
+        fmt::format("SELECT {} FROM bundles b WHERE id = ? AND version = ?", kBundleCols);
     Stmt q(cache_, sql.c_str());
     NINES_CHECK(q.prepared("find bundle"));
     q.bind(1, id).bind(2, version);
@@ -328,8 +329,9 @@ class SqliteStorage final : public Storage {
 
   Result<std::vector<Promotion>> list_promotions() override {
     std::lock_guard lock(mu_);
-    Stmt q(cache_, "SELECT id, version, tier, promoted_unix FROM promotions "
-                "ORDER BY promoted_unix, id, version, tier");
+    Stmt q(cache_,
+           "SELECT id, version, tier, promoted_unix FROM promotions "
+           "ORDER BY promoted_unix, id, version, tier");
     NINES_CHECK(q.prepared("list promotions"));
     std::vector<Promotion> out;
     while (NINES_TRY(q.step("list promotions")))
@@ -373,8 +375,9 @@ class SqliteStorage final : public Storage {
   Result<bool> touch_machine(const std::string& machine_id, const std::string& tier,
                              const std::string& identity_sha, int64_t now_unix) override {
     std::lock_guard lock(mu_);
-    Stmt q(cache_, "UPDATE machines SET last_seen_unix = ? WHERE machine_id = ? AND tier = ? "
-                   "AND identity_sha = ? AND identity_sha != ''");
+    Stmt q(cache_,
+           "UPDATE machines SET last_seen_unix = ? WHERE machine_id = ? AND tier = ? "
+           "AND identity_sha = ? AND identity_sha != ''");
     NINES_CHECK(q.prepared("touch machine"));
     q.bind(1, now_unix).bind(2, machine_id).bind(3, tier).bind(4, identity_sha);
     NINES_TRY(q.step("touch machine"));
@@ -407,17 +410,19 @@ class SqliteStorage final : public Storage {
     NINES_CHECK(exec("BEGIN IMMEDIATE", "begin reports"));
     Tx tx(this);
     for (const ReportRecord& r : lines) {
-      Stmt q(cache_, "INSERT INTO reports(machine_id, bundle_id, version, state, reason, "
-                  "reported_unix) VALUES(?,?,?,?,?,?)");
+      Stmt q(cache_,
+             "INSERT INTO reports(machine_id, bundle_id, version, state, reason, "
+             "reported_unix) VALUES(?,?,?,?,?,?)");
       NINES_CHECK(q.prepared("store report"));
       q.bind(1, machine_id).bind(2, r.bundle_id).bind(3, r.version).bind(4, r.state);
       q.bind(5, r.reason).bind(6, r.reported_unix);
       NINES_TRY(q.step("store report"));
       int64_t seq = sqlite3_last_insert_rowid(db_);
-      Stmt u(cache_, "INSERT INTO patch_state VALUES(?,?,?,?,?,?,?) "
-                  "ON CONFLICT(machine_id, bundle_id) DO UPDATE SET version=excluded.version, "
-                  "state=excluded.state, reason=excluded.reason, seq=excluded.seq, "
-                  "updated_unix=excluded.updated_unix");
+      Stmt u(cache_,
+             "INSERT INTO patch_state VALUES(?,?,?,?,?,?,?) "
+             "ON CONFLICT(machine_id, bundle_id) DO UPDATE SET version=excluded.version, "
+             "state=excluded.state, reason=excluded.reason, seq=excluded.seq, "
+             "updated_unix=excluded.updated_unix");
       NINES_CHECK(u.prepared("store patch state"));
       u.bind(1, machine_id).bind(2, r.bundle_id).bind(3, r.version).bind(4, r.state);
       u.bind(5, r.reason).bind(6, seq).bind(7, r.reported_unix);
@@ -433,8 +438,7 @@ class SqliteStorage final : public Storage {
     return {};
   }
 
-  Result<std::vector<ReportRecord>> history(const std::string& machine_id,
-                                            int64_t limit) override {
+  Result<std::vector<ReportRecord>> history(const std::string& machine_id, int64_t limit) override {
     std::lock_guard lock(mu_);
     const char* sql =
         machine_id.empty()
@@ -457,8 +461,9 @@ class SqliteStorage final : public Storage {
 
   Result<std::vector<ReportRecord>> current_states() override {
     std::lock_guard lock(mu_);
-    Stmt q(cache_, "SELECT seq, machine_id, bundle_id, version, state, reason, updated_unix "
-                "FROM patch_state ORDER BY machine_id, bundle_id");
+    Stmt q(cache_,
+           "SELECT seq, machine_id, bundle_id, version, state, reason, updated_unix "
+           "FROM patch_state ORDER BY machine_id, bundle_id");
     NINES_CHECK(q.prepared("read patch states"));
     std::vector<ReportRecord> out;
     while (NINES_TRY(q.step("read patch states"))) out.push_back(report_from(q));
@@ -540,9 +545,9 @@ Result<std::unique_ptr<Storage>> open_sqlite(const std::string& path) {
   // its -wal and -shm files the same mode).
   if (int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) ::close(fd);
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);
@@ -562,8 +567,7 @@ Result<std::unique_ptr<Storage>> open_storage(const std::string& url) {
   }
   if (url.starts_with("postgresql://") || url.starts_with("postgres://"))
     return open_postgresql(url);
-  return make_error("open storage '{}': unknown scheme (use sqlite:PATH or postgresql://...)",
-                    url);
+  return make_error("open storage '{}': unknown scheme (use sqlite:PATH or postgresql://...)", url);
 }
 
 }  // namespace nines::server

@@ -126,8 +126,7 @@ class Storage {
   virtual Result<std::vector<MachineRecord>> list_machines() = 0;
   // Appends the lines to the history, updates each patch's current state and the
   // machine's advisor verdict, in one transaction.
-  virtual Status add_reports(const std::string& machine_id,
-                             const std::vector<ReportRecord>& lines,
+  virtual Status add_reports(const std::string& machine_id, const std::vector<ReportRecord>& lines,
                              const std::string& advisor_json) = 0;
   // History, oldest first; `machine_id` empty for every machine; at most `limit` newest.
   virtual Result<std::vector<ReportRecord>> history(const std::string& machine_id,

@@ -27,8 +27,7 @@ std::string generate_token(std::string_view kind) {
 std::string hash_token(std::string_view token) {
   ensure_sodium();
   std::array<uint8_t, crypto_hash_sha256_BYTES> h{};
-  crypto_hash_sha256(h.data(), reinterpret_cast<const unsigned char*>(token.data()),
-                     token.size());
+  crypto_hash_sha256(h.data(), reinterpret_cast<const unsigned char*>(token.data()), token.size());
   return to_hex(h);
 }
 
@@ -39,8 +38,7 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 }
 
 bool token_well_formed(std::string_view token) {
-  if (token.size() != 4 + 64 || token[0] != 'n' || token[1] != '9' || token[3] != '_')
-    return false;
+  if (token.size() != 4 + 64 || token[0] != 'n' || token[1] != '9' || token[3] != '_') return false;
   if (token[2] != 'a' && token[2] != 'e' && token[2] != 'm' && token[2] != 'r') return false;
   for (char c : token.substr(4))
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;

@@ -18,8 +18,8 @@ constexpr const char* kBuildIdA = "0123456789abcdef0123456789abcdef01234567";
 constexpr const char* kBuildIdB = "fedcba9876543210fedcba9876543210fedcba98";
 
 json checkin_body(std::vector<std::string> build_ids, std::string kernel = "6.1.0-28-cloud-amd64") {
-  return json{{"name", "host"}, {"arch", "x86_64"}, {"kernel_release", kernel},
-              {"build_ids", build_ids}};
+  return json{
+      {"name", "host"}, {"arch", "x86_64"}, {"kernel_release", kernel}, {"build_ids", build_ids}};
 }
 
 std::string error_of(const HttpReply& r) {
@@ -39,8 +39,7 @@ class ApiTest : public ::testing::TestWithParam<std::string> {
   // Publishes (and optionally promotes) a bundle; returns the publish answer.
   json publish(const BundleSpec& spec, const std::string& tier = "") {
     std::string bytes = make_bundle(srv_->publisher(), spec);
-    auto r = srv_->admin().post_bytes("/v1/bundles" + (tier.empty() ? "" : "?tier=" + tier),
-                                      bytes);
+    auto r = srv_->admin().post_bytes("/v1/bundles" + (tier.empty() ? "" : "?tier=" + tier), bytes);
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? *r : json();
   }
@@ -159,7 +158,8 @@ TEST_P(ApiTest, CheckInOffersTheNewestPromotedVersionPerPatchOfItsTierOnly) {
   ASSERT_TRUE(s.ok());
   EXPECT_TRUE((*s)["bundles"].empty()) << s->dump();
 
-  ASSERT_TRUE(srv_->admin().post_json("/v1/bundles/fix-libfoo/3/promote", {{"tier", "canary"}}).ok());
+  ASSERT_TRUE(
+      srv_->admin().post_json("/v1/bundles/fix-libfoo/3/promote", {{"tier", "canary"}}).ok());
   auto c3 = srv_->client(canary).post_json("/v1/checkin", checkin_body({kBuildIdA}));
   ASSERT_EQ((*c3)["bundles"].size(), 1u);
   EXPECT_EQ((*c3)["bundles"][0]["version"], 3);
@@ -219,7 +219,8 @@ TEST_P(ApiTest, ReportsAreValidatedFieldByField) {
   publish({}, "canary");
   std::string m = srv_->enroll("a", "canary");
   auto post = [&](json lines) {
-    return *srv_->client(m).post("/v1/reports", json{{"reports", lines}}.dump(), "application/json");
+    return *srv_->client(m).post("/v1/reports", json{{"reports", lines}}.dump(),
+                                 "application/json");
   };
   HttpReply r = post({{{"id", "fix-libfoo"}, {"version", 1}, {"state", "exploded"}}});
   EXPECT_EQ(r.status, 400);
@@ -234,8 +235,7 @@ TEST_P(ApiTest, ReportsAreValidatedFieldByField) {
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(error_of(r).find("RFC 3339"), std::string::npos);
   auto bad_adv = srv_->client(m).post(
-      "/v1/reports",
-      json{{"reports", json::array()}, {"advisor", {{"verdict", "maybe"}}}}.dump(),
+      "/v1/reports", json{{"reports", json::array()}, {"advisor", {{"verdict", "maybe"}}}}.dump(),
       "application/json");
   EXPECT_EQ(bad_adv->status, 400);
   EXPECT_TRUE(srv_->server().storage().history("", 100)->empty());
@@ -247,8 +247,8 @@ TEST_P(ApiTest, MachinesReadOnlyTheirOwnReports) {
   std::string b = srv_->enroll("host-b", "canary");
   json line = {{"id", "fix-libfoo"}, {"version", 1}, {"state", "applied"}};
   ASSERT_TRUE(srv_->client(a).post_json("/v1/reports", {{"reports", {line}}}).ok());
-  json deferred = {{"id", "fix-libfoo"}, {"version", 1}, {"state", "deferred"},
-                   {"reason", "policy: weekend"}};
+  json deferred = {
+      {"id", "fix-libfoo"}, {"version", 1}, {"state", "deferred"}, {"reason", "policy: weekend"}};
   ASSERT_TRUE(srv_->client(b).post_json("/v1/reports", {{"reports", {deferred}}}).ok());
 
   auto other = srv_->client(a).get("/v1/machines/host-b/reports");
@@ -277,7 +277,9 @@ TEST_P(ApiTest, FleetShowsMachinesByStateAndThoseNeedingAReboot) {
     ASSERT_TRUE(srv_->client(t).post_json("/v1/checkin", checkin_body({kBuildIdA})).ok());
   json applied = {{"id", "fix-libfoo"}, {"version", 1}, {"state", "applied"}};
   json advisor = {{"verdict", "reboot"}, {"reasons", {"kernel 6.1.0-29 installed"}}};
-  ASSERT_TRUE(srv_->client(a).post_json("/v1/reports", {{"reports", {applied}}, {"advisor", advisor}}).ok());
+  ASSERT_TRUE(srv_->client(a)
+                  .post_json("/v1/reports", {{"reports", {applied}}, {"advisor", advisor}})
+                  .ok());
   auto f = srv_->admin().get_json("/v1/fleet");
   ASSERT_TRUE(f.ok()) << f.error().message;
   EXPECT_EQ((*f)["machines"]["total"], 2);
@@ -304,7 +306,8 @@ TEST_P(ApiTest, MetricsAreInThePrometheusTextFormat) {
   EXPECT_EQ(r->status, 200);
   EXPECT_NE(r->header("Content-Type").find("text/plain; version=0.0.4"), std::string::npos);
   EXPECT_NE(r->body.find("# TYPE nines_checkins_total counter\nnines_checkins_total 1\n"),
-            std::string::npos) << r->body;
+            std::string::npos)
+      << r->body;
   EXPECT_NE(r->body.find("nines_machines{state=\"pending\"} 0"), std::string::npos);
   EXPECT_NE(r->body.find("nines_http_request_duration_seconds_bucket{route=\"/v1/checkin\""),
             std::string::npos);
@@ -336,8 +339,8 @@ TEST_P(ApiTest, UnknownEndpointsAnswerJson404) {
 }
 
 TEST_P(ApiTest, PromotingAnUnknownBundleIs404) {
-  auto r = srv_->admin().post("/v1/bundles/nope/1/promote", R"({"tier":"stable"})",
-                              "application/json");
+  auto r =
+      srv_->admin().post("/v1/bundles/nope/1/promote", R"({"tier":"stable"})", "application/json");
   EXPECT_EQ(r->status, 404);
 }
 
@@ -346,8 +349,9 @@ TEST_P(ApiTest, UpstreamMirrorCopiesBundlesAndPromotionsAfterVerifyingThemLocall
   auto mirror = srv_->admin().post_json("/v1/tokens", {{"kind", "mirror"}, {"name", "site-b"}});
   ASSERT_TRUE(mirror.ok());
   // A mirror token reads the catalogue but cannot publish.
-  EXPECT_EQ(srv_->client((*mirror)["token"]).post("/v1/bundles", "x", "application/octet-stream")->status,
-            403);
+  EXPECT_EQ(
+      srv_->client((*mirror)["token"]).post("/v1/bundles", "x", "application/octet-stream")->status,
+      403);
   ServeOptions o;
   o.upstream_url = srv_->url();
   o.upstream_token = (*mirror)["token"];
@@ -355,7 +359,8 @@ TEST_P(ApiTest, UpstreamMirrorCopiesBundlesAndPromotionsAfterVerifyingThemLocall
   // The downstream trusts nothing yet: the bundle is refused, naming the cause.
   auto refused = down.server().sync_upstream_once();
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.error().message.find("untrusted"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("untrusted"), std::string::npos)
+      << refused.error().message;
   // Now trust the publisher there too.
   ASSERT_TRUE(write_file_atomic(down.publisher().trust_dir + "/upstream.pub",
                                 bundle::format_public_key(srv_->publisher().key.public_key) + "\n")
@@ -382,19 +387,22 @@ TEST(ApiLimits, EachTokenHasItsOwnRateLimit) {
   std::string a = srv.enroll("a", "canary");
   std::string b = srv.enroll("b", "canary");
   for (int i = 0; i < 3; ++i)
-    EXPECT_EQ(srv.client(a).post("/v1/checkin", checkin_body({}).dump(), "application/json")->status, 200);
+    EXPECT_EQ(
+        srv.client(a).post("/v1/checkin", checkin_body({}).dump(), "application/json")->status,
+        200);
   auto limited = srv.client(a).post("/v1/checkin", checkin_body({}).dump(), "application/json");
   EXPECT_EQ(limited->status, 429);
   EXPECT_FALSE(limited->header("Retry-After").empty());
-  EXPECT_EQ(srv.client(b).post("/v1/checkin", checkin_body({}).dump(), "application/json")->status, 200);
+  EXPECT_EQ(srv.client(b).post("/v1/checkin", checkin_body({}).dump(), "application/json")->status,
+            200);
 }
 
 TEST(ApiTls, ServesHttpsWithTheGivenCertificate) {
   testing::TempDir dir;
   std::string cert = dir.path() + "/cert.pem", key = dir.path() + "/key.pem";
   auto gen = run_process({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                          key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
-                          "-addext", "subjectAltName=IP:127.0.0.1"});
+                          key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+                          "subjectAltName=IP:127.0.0.1"});
   ASSERT_TRUE(gen.ok() && gen->exit_code == 0) << (gen.ok() ? gen->output : gen.error().message);
   ServeOptions opts;
   opts.tls_cert = cert;

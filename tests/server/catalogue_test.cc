@@ -55,8 +55,8 @@ TEST(Applicable, KernelBundlesMatchReleaseAndBuildIdWhenBothAreKnown) {
 }
 
 TEST(ParseIdentity, LowercasesAndDeduplicatesBuildIds) {
-  auto m = parse_identity(json{{"arch", "x86_64"}, {"kernel_release", "6.1.0"},
-                               {"build_ids", {"AABB", "aabb", "0011"}}});
+  auto m = parse_identity(json{
+      {"arch", "x86_64"}, {"kernel_release", "6.1.0"}, {"build_ids", {"AABB", "aabb", "0011"}}});
   ASSERT_TRUE(m.ok()) << m.error().message;
   EXPECT_EQ(m->build_ids, (std::vector<std::string>{"0011", "aabb"}));
 }
@@ -65,7 +65,8 @@ TEST(ParseIdentity, RefusesEachBadFieldByName) {
   auto no_arch = parse_identity(json{{"kernel_release", "6.1.0"}});
   ASSERT_FALSE(no_arch.ok());
   EXPECT_NE(no_arch.error().message.find("arch: empty"), std::string::npos);
-  auto odd = parse_identity(json{{"arch", "x86_64"}, {"kernel_release", "k"}, {"build_ids", {"abc"}}});
+  auto odd =
+      parse_identity(json{{"arch", "x86_64"}, {"kernel_release", "k"}, {"build_ids", {"abc"}}});
   ASSERT_FALSE(odd.ok());
   EXPECT_NE(odd.error().message.find("build_ids[0]"), std::string::npos);
   auto type = parse_identity(json{{"arch", 5}, {"kernel_release", "k"}});
@@ -82,9 +83,9 @@ TEST(ParseIdentity, RefusesEachBadFieldByName) {
 }
 
 TEST(ParseReport, ClampsTimesFromTheFutureToNow) {
-  auto r = parse_report_line(json{{"id", "a"}, {"version", 1}, {"state", "applied"},
-                                  {"at", "2099-01-01T00:00:00Z"}},
-                             0, 5000);
+  auto r = parse_report_line(
+      json{{"id", "a"}, {"version", 1}, {"state", "applied"}, {"at", "2099-01-01T00:00:00Z"}}, 0,
+      5000);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->reported_unix, 5000);
 }
@@ -128,11 +129,11 @@ TEST(FleetSummary, ExposureWindowRunsFromPublicationToTheFirstApply) {
   EXPECT_EQ(c1["id"], "CVE-1");
   EXPECT_EQ(c1["machines_affected"], 3);
   EXPECT_EQ(c1["machines_applied"], 2);
-  EXPECT_EQ(c1["exposure_max_s"], 2000);          // m2: 3000 - 1000
-  EXPECT_EQ(c1["open_exposure_max_s"], 9000);     // m3: still open since 1000
-  const json& c2 = f["cves"][1];  // CVE-2: only v2 fixes it
+  EXPECT_EQ(c1["exposure_max_s"], 2000);       // m2: 3000 - 1000
+  EXPECT_EQ(c1["open_exposure_max_s"], 9000);  // m3: still open since 1000
+  const json& c2 = f["cves"][1];               // CVE-2: only v2 fixes it
   EXPECT_EQ(c2["machines_applied"], 1);
-  EXPECT_EQ(c2["exposure_max_s"], 600);           // m1: 2600 - 2000
+  EXPECT_EQ(c2["exposure_max_s"], 600);  // m1: 2600 - 2000
   EXPECT_EQ(f["cves_published"], 2);
   EXPECT_EQ(f["cves_applied_everywhere"], 0);
   ASSERT_EQ(f["rollout"].size(), 2u);

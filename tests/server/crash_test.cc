@@ -29,8 +29,8 @@ class Daemon {
       dup2(p[1], 1);
       close(p[0]);
       close(p[1]);
-      execl(SERVER_DAEMON, SERVER_DAEMON, "--listen", "127.0.0.1:0", "--db", db.c_str(),
-            "--data", data.c_str(), "--trust", trust.c_str(), nullptr);
+      execl(SERVER_DAEMON, SERVER_DAEMON, "--listen", "127.0.0.1:0", "--db", db.c_str(), "--data",
+            data.c_str(), "--trust", trust.c_str(), nullptr);
       _exit(127);
     }
     close(p[1]);

@@ -18,10 +18,20 @@ constexpr const char* kLibA = "0123456789abcdef0123456789abcdef01234567";
 constexpr const char* kLibB = "fedcba9876543210fedcba9876543210fedcba98";
 
 std::vector<std::string> chromium_argv(const std::string& profile) {
-  return {"timeout", "90", "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-          "--disable-quic", "--no-first-run", "--disable-background-networking",
-          "--disable-component-update", "--disable-sync", "--user-data-dir=" + profile,
-          "--virtual-time-budget=15000", "--window-size=1400,1700"};
+  return {"timeout",
+          "90",
+          "chromium",
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          "--user-data-dir=" + profile,
+          "--virtual-time-budget=15000",
+          "--window-size=1400,1700"};
 }
 
 std::string figure(const std::string& dom, const std::string& id) {
@@ -55,8 +65,14 @@ TEST(Dashboard, ChromiumShowsTheSameFiguresAsTheApi) {
   publish(a1, "stable");
   publish(a2, "canary");
   publish(b1, "stable");
-  struct M { const char* id; const char* tier; std::vector<std::string> libs; const char* state;
-             int64_t version; const char* reason; };
+  struct M {
+    const char* id;
+    const char* tier;
+    std::vector<std::string> libs;
+    const char* state;
+    int64_t version;
+    const char* reason;
+  };
   std::vector<M> fleet = {
       {"web-1", "stable", {kLibA, kLibB}, "applied", 1, ""},
       {"web-2", "stable", {kLibA}, "deferred", 1, "policy: maintenance window Sunday"},
@@ -67,15 +83,19 @@ TEST(Dashboard, ChromiumShowsTheSameFiguresAsTheApi) {
   for (const M& m : fleet) {
     std::string tok = srv.enroll(m.id, m.tier);
     auto c = srv.client(tok);
-    ASSERT_TRUE(c.post_json("/v1/checkin", {{"arch", "x86_64"}, {"kernel_release", "6.1.0-28-cloud-amd64"},
-                                            {"build_ids", m.libs}}).ok());
+    ASSERT_TRUE(c.post_json("/v1/checkin", {{"arch", "x86_64"},
+                                            {"kernel_release", "6.1.0-28-cloud-amd64"},
+                                            {"build_ids", m.libs}})
+                    .ok());
     if (!*m.state) continue;
-    json lines = {{{"id", "fix-libfoo"}, {"version", m.version}, {"state", m.state}, {"reason", m.reason}}};
+    json lines = {
+        {{"id", "fix-libfoo"}, {"version", m.version}, {"state", m.state}, {"reason", m.reason}}};
     if (std::string(m.id) == "web-1")
       lines.push_back({{"id", "fix-libbar"}, {"version", 1}, {"state", "applied"}});
     json body = {{"reports", lines}};
     if (std::string(m.id) == "db-1")
-      body["advisor"] = {{"verdict", "reboot"}, {"reasons", {"kernel 6.1.0-29 installed, running 6.1.0-28"}}};
+      body["advisor"] = {{"verdict", "reboot"},
+                         {"reasons", {"kernel 6.1.0-29 installed, running 6.1.0-28"}}};
     auto r = c.post_json("/v1/reports", body);
     ASSERT_TRUE(r.ok()) << r.error().message;
   }
@@ -96,11 +116,14 @@ TEST(Dashboard, ChromiumShowsTheSameFiguresAsTheApi) {
   EXPECT_EQ(figure(dom, "machines-total"), std::to_string(f["machines"]["total"].get<int>()));
   for (const char* s : {"up-to-date", "pending", "deferred", "failed"})
     EXPECT_EQ(figure(dom, std::string("state-") + s),
-              std::to_string(f["machines"]["by_state"][s].get<int>())) << s;
-  EXPECT_EQ(figure(dom, "reboot-count"), std::to_string(f["machines"]["needing_reboot"].get<int>()));
+              std::to_string(f["machines"]["by_state"][s].get<int>()))
+        << s;
+  EXPECT_EQ(figure(dom, "reboot-count"),
+            std::to_string(f["machines"]["needing_reboot"].get<int>()));
   EXPECT_EQ(figure(dom, "cves-published"), std::to_string(f["cves_published"].get<int>()));
   EXPECT_EQ(figure(dom, "cves-applied"), std::to_string(f["cves_applied"].get<int>()));
-  EXPECT_EQ(figure(dom, "cves-everywhere"), std::to_string(f["cves_applied_everywhere"].get<int>()));
+  EXPECT_EQ(figure(dom, "cves-everywhere"),
+            std::to_string(f["cves_applied_everywhere"].get<int>()));
   // The fleet as built above: the API agrees with the scenario, and the page with the API.
   EXPECT_EQ(f["machines"]["total"], 5);
   EXPECT_EQ(f["machines"]["by_state"]["failed"], 1);
@@ -111,13 +134,15 @@ TEST(Dashboard, ChromiumShowsTheSameFiguresAsTheApi) {
   for (const json& m : f["machine_list"])
     EXPECT_NE(dom.find("data-machine=\"" + m["machine_id"].get<std::string>() + "\" data-state=\"" +
                        m["state"].get<std::string>() + "\""),
-              std::string::npos) << m.dump();
+              std::string::npos)
+        << m.dump();
   EXPECT_NE(dom.find("kernel 6.1.0-29 installed, running 6.1.0-28"), std::string::npos);
   // The per-CVE exposed count for the critical CVE: machines offered it minus applied.
   for (const json& c : f["cves"]) {
     std::string id = c["id"];
     std::smatch m;
-    std::regex re("data-cve=\"" + id + "\">(?:<td[^>]*>.*?</td>){3}<td class=\"num\">(\\d+)</td>"
+    std::regex re("data-cve=\"" + id +
+                  "\">(?:<td[^>]*>.*?</td>){3}<td class=\"num\">(\\d+)</td>"
                   "<td class=\"num\">(\\d+)</td>");
     ASSERT_TRUE(std::regex_search(dom, m, re)) << id;
     EXPECT_EQ(m[1].str(), std::to_string(c["machines_affected"].get<int>())) << id;

@@ -93,8 +93,7 @@ TEST_P(StorageTest, SameIdAndVersionWithOtherContentIsRefusedAndLeavesNoBytes) {
   BundleRecord r2 = record_of(second);
   auto out = store_->publish(r2, second);
   ASSERT_FALSE(out.ok());
-  EXPECT_NE(out.error().message.find("already published with different content"),
-            std::string::npos)
+  EXPECT_NE(out.error().message.find("already published with different content"), std::string::npos)
       << out.error().message;
   EXPECT_FALSE(store_->bundle_bytes(r2.sha256)->has_value());
   EXPECT_EQ(store_->list_bundles()->size(), 1u);
@@ -169,8 +168,8 @@ TEST_P(StorageTest, TouchMovesOnlyTheTimeOfAnUnchangedMachine) {
 TEST_P(StorageTest, ReportsKeepHistoryAndTheNewestStatePerPatch) {
   ASSERT_TRUE(store_->upsert_machine({"a", "t", "", "x86_64", "k", "", "[]", "", 1, 1}).ok());
   ASSERT_TRUE(store_->upsert_machine({"b", "t", "", "x86_64", "k", "", "[]", "", 1, 1}).ok());
-  ASSERT_TRUE(store_->add_reports("a", {{0, "", "fix", 1, "deferred", "maintenance window", 10}},
-                                  "").ok());
+  ASSERT_TRUE(
+      store_->add_reports("a", {{0, "", "fix", 1, "deferred", "maintenance window", 10}}, "").ok());
   ASSERT_TRUE(store_->add_reports("a", {{0, "", "fix", 1, "applied", "", 20}}, "").ok());
   ASSERT_TRUE(store_->add_reports("b", {{0, "", "fix", 1, "apply-failed", "busy", 30}}, "").ok());
   auto ha = store_->history("a", 100);
@@ -201,9 +200,12 @@ TEST_P(StorageTest, ConcurrentPublishesOfTheSameBundleAllSucceed) {
   for (int i = 0; i < 4; ++i)
     ts.emplace_back([&] {
       auto out = store_->publish(r, bytes);
-      if (!out.ok()) failed++;
-      else if (*out == PublishOutcome::kStored) stored++;
-      else identical++;
+      if (!out.ok())
+        failed++;
+      else if (*out == PublishOutcome::kStored)
+        stored++;
+      else
+        identical++;
     });
   for (auto& t : ts) t.join();
   EXPECT_EQ(failed.load(), 0);

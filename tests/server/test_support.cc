@@ -171,15 +171,17 @@ std::string make_bundle(const Publisher& pub, const BundleSpec& spec) {
     m.cves.push_back(bundle::Cve{id, sev, "a flaw", "https://example.org/" + id});
   m.published = spec.published;
   m.published_unix = parse_rfc3339(spec.published).value_or(0);
-  nlohmann::json meta = {{"format", 1}, {"kind", spec.kind}, {"id", spec.id},
+  nlohmann::json meta = {{"format", 1},
+                         {"kind", spec.kind},
+                         {"id", spec.id},
                          {"functions", {{{"name", "f"}, {"replacement", "f_fixed"}}}}};
   if (spec.kind == "userspace")
     meta["target"] = {{"name", spec.target_name}, {"build_id", spec.build_id}};
   else
     meta["kernel"] = {{"release", spec.kernel_release}, {"build_id", ""}};
   // The spec's payload text is the filler, so different payloads make different bundles.
-  Result<std::string> b = bundle::create_bundle(m, make_patch_object(meta, spec.payload),
-                                                pub.key.secret_key);
+  Result<std::string> b =
+      bundle::create_bundle(m, make_patch_object(meta, spec.payload), pub.key.secret_key);
   if (!b.ok()) {
     ADD_FAILURE() << b.error().message;
     return {};
@@ -191,10 +193,19 @@ BundleRecord record_of(const std::string& bytes) {
   Result<bundle::Bundle> b = bundle::parse_bundle(bytes);
   EXPECT_TRUE(b.ok()) << (b.ok() ? "" : b.error().message);
   const bundle::Manifest& m = b->manifest;
-  return BundleRecord{m.id, m.version, bundle::sha256_hex(bytes), m.kind, m.target_name,
-                      m.target_build_id, m.kernel_release, m.description,
-                      bundle::manifest_to_json(m).dump(), b->signer_fingerprint,
-                      static_cast<int64_t>(bytes.size()), m.published_unix, unix_now()};
+  return BundleRecord{m.id,
+                      m.version,
+                      bundle::sha256_hex(bytes),
+                      m.kind,
+                      m.target_name,
+                      m.target_build_id,
+                      m.kernel_release,
+                      m.description,
+                      bundle::manifest_to_json(m).dump(),
+                      b->signer_fingerprint,
+                      static_cast<int64_t>(bytes.size()),
+                      m.published_unix,
+                      unix_now()};
 }
 
 std::unique_ptr<Storage> open_test_store(const std::string& backend, const std::string& dir) {
@@ -250,8 +261,8 @@ std::string RunningServer::enroll(const std::string& machine_id, const std::stri
   Result<nlohmann::json> t = admin().post_json("/v1/tokens", {{"kind", "enroll"}, {"tier", tier}});
   EXPECT_TRUE(t.ok()) << (t.ok() ? "" : t.error().message);
   if (!t.ok()) return {};
-  Result<nlohmann::json> m =
-      client((*t)["token"].get<std::string>()).post_json("/v1/enroll", {{"machine_id", machine_id}});
+  Result<nlohmann::json> m = client((*t)["token"].get<std::string>())
+                                 .post_json("/v1/enroll", {{"machine_id", machine_id}});
   EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message);
   if (!m.ok()) return {};
   return (*m)["token"].get<std::string>();
