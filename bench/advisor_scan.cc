@@ -34,7 +34,7 @@ struct Args {
   int processes = 1000, mappings = 100, runs = 5, stale_every = 10;
   std::string dir = ".", nines, needrestart = "needrestart";
   bool maps_text = false;  // scan the text of maps, as on kernels before 6.11
-  std::string hold;  // a command to run on the built state (for profiling), then exit
+  std::string hold;        // a command to run on the built state (for profiling), then exit
 };
 
 // CPU time (user + system) of this process in ms: on a loaded machine the wall clock
@@ -103,14 +103,22 @@ int main(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--processes") a.processes = std::atoi(v.c_str());
-    else if (k == "--mappings") a.mappings = std::atoi(v.c_str());
-    else if (k == "--runs") a.runs = std::atoi(v.c_str());
-    else if (k == "--dir") a.dir = v;
-    else if (k == "--nines") a.nines = v;
-    else if (k == "--needrestart") a.needrestart = v;
-    else if (k == "--hold") a.hold = v;
-    else if (k == "--maps-text") a.maps_text = v == "1";
+    if (k == "--processes")
+      a.processes = std::atoi(v.c_str());
+    else if (k == "--mappings")
+      a.mappings = std::atoi(v.c_str());
+    else if (k == "--runs")
+      a.runs = std::atoi(v.c_str());
+    else if (k == "--dir")
+      a.dir = v;
+    else if (k == "--nines")
+      a.nines = v;
+    else if (k == "--needrestart")
+      a.needrestart = v;
+    else if (k == "--hold")
+      a.hold = v;
+    else if (k == "--maps-text")
+      a.maps_text = v == "1";
     else {
       std::fprintf(stderr, "advisor_scan: unknown option %s\n", k.c_str());
       return 2;
@@ -201,13 +209,16 @@ int main(int argc, char** argv) {
     found = res->stale.size();
     mappings = res->mappings;
   }
-  std::printf("state: %d processes, %d file mappings each (+ the program and its libraries), "
-              "%d stale\n", a.processes, a.mappings, expected_stale);
-  std::printf("advisor::scan_processes (%s): wall median %.1f ms, min %.1f ms; CPU median %.1f ms, "
-              "min %.1f ms; %d runs (%zu executable mappings checked, %zu stale found)\n",
-              a.maps_text ? "maps text" : "PROCMAP_QUERY", median(scan_ms), *std::min_element(scan_ms.begin(), scan_ms.end()),
-              median(scan_cpu), *std::min_element(scan_cpu.begin(), scan_cpu.end()), a.runs,
-              mappings, found);
+  std::printf(
+      "state: %d processes, %d file mappings each (+ the program and its libraries), "
+      "%d stale\n",
+      a.processes, a.mappings, expected_stale);
+  std::printf(
+      "advisor::scan_processes (%s): wall median %.1f ms, min %.1f ms; CPU median %.1f ms, "
+      "min %.1f ms; %d runs (%zu executable mappings checked, %zu stale found)\n",
+      a.maps_text ? "maps text" : "PROCMAP_QUERY", median(scan_ms),
+      *std::min_element(scan_ms.begin(), scan_ms.end()), median(scan_cpu),
+      *std::min_element(scan_cpu.begin(), scan_cpu.end()), a.runs, mappings, found);
   int rc = found == static_cast<size_t>(expected_stale) ? 0 : 1;
 
   if (!a.nines.empty()) {
@@ -216,7 +227,8 @@ int main(int argc, char** argv) {
     int nr_runs = std::max(1, std::min(a.runs, 3));
     for (int r = 0; r < nr_runs; ++r) {
       double c = 0;
-      ni.push_back(time_command({a.nines, "check", "--format", "batch", "--root", dir}, &ni_out, &c));
+      ni.push_back(
+          time_command({a.nines, "check", "--format", "batch", "--root", dir}, &ni_out, &c));
       ni_cpu.push_back(c);
       nr.push_back(time_command({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                                  a.needrestart, "-b", "-r", "l"},

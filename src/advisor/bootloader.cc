@@ -28,10 +28,14 @@ std::vector<DpkgPackage> parse_dpkg_status(std::string_view text) {
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     std::string_view key = line.substr(0, colon), val = trim(line.substr(colon + 1));
-    if (key == "Package") cur.name = std::string(val);
-    else if (key == "Architecture") cur.arch = std::string(val);
-    else if (key == "Version") cur.version = std::string(val);
-    else if (key == "Status") installed = val == "install ok installed";
+    if (key == "Package")
+      cur.name = std::string(val);
+    else if (key == "Architecture")
+      cur.arch = std::string(val);
+    else if (key == "Version")
+      cur.version = std::string(val);
+    else if (key == "Status")
+      installed = val == "install ok installed";
   }
   flush();
   return out;
@@ -57,8 +61,8 @@ Result<BootloaderFacts> check_bootloader(const Root& root, int64_t boot_unix) {
   auto status = read_file(status_path, 256u << 20);
   if (!status.ok()) {
     if (::access(status_path.c_str(), F_OK) != 0 && errno == ENOENT) {
-      f.notes.push_back(fmt::format("{} does not exist: bootloader updates not checked",
-                                    status_path));
+      f.notes.push_back(
+          fmt::format("{} does not exist: bootloader updates not checked", status_path));
       return f;
     }
     return status.error().wrap("check bootloader packages");

@@ -15,7 +15,8 @@ Result<Facts> gather_facts(const CheckOptions& opts) {
   Root root(opts.root);
   // A mistyped --root would otherwise read as "nothing installed, nothing pending".
   struct stat st {};
-  if (::stat(root.dir().c_str(), &st) != 0) return errno_error(fmt::format("check root {}", root.dir()));
+  if (::stat(root.dir().c_str(), &st) != 0)
+    return errno_error(fmt::format("check root {}", root.dir()));
   if (!S_ISDIR(st.st_mode)) return make_error("check root {}: not a directory", root.dir());
 
   // 1. Processes running code that is no longer on disk (the live /proc, always).
@@ -34,8 +35,8 @@ Result<Facts> gather_facts(const CheckOptions& opts) {
     Stopwatch reg;
     // nines loads patch code into memory with no file behind it: processes without any
     // such code carry no registry and are not asked.
-    mark_patched(f.processes, opts.registry ? opts.registry : nines_registry_reader(),
-                 &f.warnings, /*only_anonymous_code=*/!opts.registry);
+    mark_patched(f.processes, opts.registry ? opts.registry : nines_registry_reader(), &f.warnings,
+                 /*only_anonymous_code=*/!opts.registry);
     spdlog::debug("check: registries of {} stale processes: {:.1f} ms", f.processes.size(),
                   static_cast<double>(reg.elapsed_ns()) / 1e6);
   }

@@ -62,10 +62,14 @@ int compare_strings(const std::string& a, const std::string& b) {
 
 const char* kernel_status_name(KernelStatus s) {
   switch (s) {
-    case KernelStatus::kUnknown: return "unknown";
-    case KernelStatus::kCurrent: return "current";
-    case KernelStatus::kAbiUpgrade: return "abi-upgrade";
-    case KernelStatus::kVersionUpgrade: return "version-upgrade";
+    case KernelStatus::kUnknown:
+      return "unknown";
+    case KernelStatus::kCurrent:
+      return "current";
+    case KernelStatus::kAbiUpgrade:
+      return "abi-upgrade";
+    case KernelStatus::kVersionUpgrade:
+      return "version-upgrade";
   }
   return "unknown";
 }
@@ -134,8 +138,8 @@ KernelFacts check_kernel(const Root& root, const RunningKernel& running) {
     struct stat st {};
     if (::stat(img.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     if (static_cast<size_t>(st.st_size) < kMinImageSize) {
-      f.notes.push_back(fmt::format("{}: {} bytes, too small for a kernel image", img.path,
-                                    st.st_size));
+      f.notes.push_back(
+          fmt::format("{}: {} bytes, too small for a kernel image", img.path, st.st_size));
       continue;
     }
     auto fd = Fd::open(img.path, O_RDONLY);

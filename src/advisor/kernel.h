@@ -30,9 +30,9 @@ struct RunningKernel {
 RunningKernel running_kernel();
 
 struct KernelImage {
-  std::string path;     // on this machine
-  std::string version;  // the image's version string; empty when unreadable
-  std::string release;  // its first word ("6.1.0-28-cloud-amd64")
+  std::string path;          // on this machine
+  std::string version;       // the image's version string; empty when unreadable
+  std::string release;       // its first word ("6.1.0-28-cloud-amd64")
   bool from_header = false;  // false: release guessed from the file name
 };
 

@@ -28,9 +28,10 @@ std::optional<std::string> build_id_in(Elf_Data* data) {
     size_t next = gelf_getnote(data, off, &nh, &name_off, &desc_off);
     if (next == 0) break;
     const char* base = static_cast<const char*>(data->d_buf);
-    if (nh.n_type == kNtGnuBuildId && nh.n_namesz == 4 && std::memcmp(base + name_off, "GNU", 4) == 0)
-      return to_hex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(base + desc_off),
-                                             nh.n_descsz));
+    if (nh.n_type == kNtGnuBuildId && nh.n_namesz == 4 &&
+        std::memcmp(base + name_off, "GNU", 4) == 0)
+      return to_hex(
+          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(base + desc_off), nh.n_descsz));
     off = next;
   }
   return std::nullopt;
@@ -47,15 +48,16 @@ Result<std::string> read_build_id(const std::string& path) {
   Elf_Scn* scn = nullptr;
   while (!id && (scn = elf_nextscn(elf, scn)) != nullptr) {
     GElf_Shdr sh;
-    if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_NOTE) id = build_id_in(elf_getdata(scn, nullptr));
+    if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_NOTE)
+      id = build_id_in(elf_getdata(scn, nullptr));
   }
   size_t phnum = 0;
   if (!id && elf_getphdrnum(elf, &phnum) == 0) {
     for (size_t i = 0; i < phnum && !id; ++i) {
       GElf_Phdr ph;
       if (!gelf_getphdr(elf, static_cast<int>(i), &ph) || ph.p_type != PT_NOTE) continue;
-      id = build_id_in(elf_getdata_rawchunk(elf, static_cast<int64_t>(ph.p_offset), ph.p_filesz,
-                                            ELF_T_NHDR));
+      id = build_id_in(
+          elf_getdata_rawchunk(elf, static_cast<int64_t>(ph.p_offset), ph.p_filesz, ELF_T_NHDR));
     }
   }
   elf_end(elf);

@@ -148,9 +148,12 @@ std::optional<uint32_t> amd_best_revision(std::string_view file, uint32_t cpuid_
 
 const char* microcode_status_name(MicrocodeStatus s) {
   switch (s) {
-    case MicrocodeStatus::kUnknown: return "unknown";
-    case MicrocodeStatus::kCurrent: return "current";
-    case MicrocodeStatus::kObsolete: return "obsolete";
+    case MicrocodeStatus::kUnknown:
+      return "unknown";
+    case MicrocodeStatus::kCurrent:
+      return "current";
+    case MicrocodeStatus::kObsolete:
+      return "obsolete";
   }
   return "unknown";
 }
@@ -182,7 +185,8 @@ MicrocodeFacts check_microcode(const Root& root, std::string_view cpuinfo,
       std::string dir = root.path("/lib/firmware/amd-ucode");
       if (DIR* d = ::opendir(dir.c_str())) {
         while (dirent* e = ::readdir(d))
-          if (fnmatch("microcode_amd*.bin", e->d_name, 0) == 0) files.push_back(dir + "/" + e->d_name);
+          if (fnmatch("microcode_amd*.bin", e->d_name, 0) == 0)
+            files.push_back(dir + "/" + e->d_name);
         ::closedir(d);
       }
       std::sort(files.begin(), files.end());
@@ -214,8 +218,8 @@ MicrocodeFacts check_microcode(const Root& root, std::string_view cpuinfo,
     else if (!one.current)
       one.status = MicrocodeStatus::kUnknown;
     else
-      one.status = *one.current >= *one.available ? MicrocodeStatus::kCurrent
-                                                  : MicrocodeStatus::kObsolete;
+      one.status =
+          *one.current >= *one.available ? MicrocodeStatus::kCurrent : MicrocodeStatus::kObsolete;
     if (&cpu == &cpus.front() || static_cast<int>(one.status) > static_cast<int>(f.status))
       f = std::move(one);
   }

@@ -15,7 +15,8 @@ std::string hex32(uint32_t v) { return fmt::format("{:#x}", v); }
 
 bool less_nocase(const std::string& a, const std::string& b) {
   return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) < std::tolower(static_cast<unsigned char>(y));
+    return std::tolower(static_cast<unsigned char>(x)) <
+           std::tolower(static_cast<unsigned char>(y));
   });
 }
 
@@ -59,17 +60,18 @@ nlohmann::json to_json(const Facts& f, const Verdict& v) {
   json fixes = json::array();
   for (const KernelFix& k : f.kernel_fixes)
     fixes.push_back({{"id", k.id}, {"severity", k.severity}, {"covered", k.covered}});
-  j["kernel"] = {{"status", kernel_status_name(f.kernel.status)},
-                 {"ksta", static_cast<int>(f.kernel.status)},
-                 {"running", f.kernel.running_release},
-                 {"running_version", f.kernel.running_version},
-                 {"expected", f.kernel.expected_release},
-                 {"images", images},
-                 {"livepatches", lps},
-                 {"fixes", fixes},
-                 {"reboot_required", {{"present", f.reboot_required.present},
-                                      {"packages", f.reboot_required.packages}}},
-                 {"notes", f.kernel.notes}};
+  j["kernel"] = {
+      {"status", kernel_status_name(f.kernel.status)},
+      {"ksta", static_cast<int>(f.kernel.status)},
+      {"running", f.kernel.running_release},
+      {"running_version", f.kernel.running_version},
+      {"expected", f.kernel.expected_release},
+      {"images", images},
+      {"livepatches", lps},
+      {"fixes", fixes},
+      {"reboot_required",
+       {{"present", f.reboot_required.present}, {"packages", f.reboot_required.packages}}},
+      {"notes", f.kernel.notes}};
 
   const MicrocodeFacts& m = f.microcode;
   j["microcode"] = {{"status", microcode_status_name(m.status)},
@@ -84,7 +86,8 @@ nlohmann::json to_json(const Facts& f, const Verdict& v) {
 
   json upgraded = json::array();
   for (const PackageChange& c : f.bootloader.upgraded)
-    upgraded.push_back({{"package", c.package}, {"version", c.version},
+    upgraded.push_back({{"package", c.package},
+                        {"version", c.version},
                         {"changed", format_rfc3339(c.changed_unix)}});
   j["bootloader"] = {{"boot_time", format_rfc3339(f.bootloader.boot_unix)},
                      {"upgraded", upgraded},
@@ -94,21 +97,32 @@ nlohmann::json to_json(const Facts& f, const Verdict& v) {
   for (const StaleProcess& p : f.processes) {
     json objs = json::array();
     for (const StaleObject& o : p.objects) {
-      json jo = {{"path", o.path}, {"kind", stale_kind_name(o.kind)}, {"executable", o.is_executable},
-                 {"dev", o.mapped_dev}, {"inode", o.mapped_ino}};
+      json jo = {{"path", o.path},
+                 {"kind", stale_kind_name(o.kind)},
+                 {"executable", o.is_executable},
+                 {"dev", o.mapped_dev},
+                 {"inode", o.mapped_ino}};
       if (!o.patched_by.empty()) jo["patched_by"] = o.patched_by;
       if (!o.build_id.empty()) jo["build_id"] = o.build_id;
       objs.push_back(std::move(jo));
     }
     json owner = {{"kind", owner_kind_name(p.owner.kind)}, {"name", p.owner.name}};
     if (p.owner.uid >= 0) owner["uid"] = p.owner.uid;
-    procs.push_back({{"pid", p.pid}, {"ppid", p.ppid}, {"uid", p.uid}, {"comm", p.comm},
-                     {"exe", p.exe}, {"cgroup", p.cgroup}, {"owner", owner},
-                     {"patched_in_memory", p.fully_patched()}, {"objects", objs}});
+    procs.push_back({{"pid", p.pid},
+                     {"ppid", p.ppid},
+                     {"uid", p.uid},
+                     {"comm", p.comm},
+                     {"exe", p.exe},
+                     {"cgroup", p.cgroup},
+                     {"owner", owner},
+                     {"patched_in_memory", p.fully_patched()},
+                     {"objects", objs}});
   }
   j["processes"] = procs;
-  j["scan"] = {{"processes", f.scanned_processes}, {"mappings", f.scanned_mappings},
-               {"vanished", f.vanished}, {"ms", f.scan_ms}};
+  j["scan"] = {{"processes", f.scanned_processes},
+               {"mappings", f.scanned_mappings},
+               {"vanished", f.vanished},
+               {"ms", f.scan_ms}};
   j["warnings"] = f.warnings;
   return j;
 }
@@ -122,7 +136,8 @@ std::string render_batch(const Facts& f, const Verdict& v, const std::string& ve
   const MicrocodeFacts& m = f.microcode;
   out += fmt::format("NEEDRESTART-UCSTA: {}\n", static_cast<int>(m.status));
   if (m.status != MicrocodeStatus::kUnknown) {
-    out += fmt::format("NEEDRESTART-UCCUR: {}\n", m.current ? format_revision(m.vendor, *m.current) : "");
+    out += fmt::format("NEEDRESTART-UCCUR: {}\n",
+                       m.current ? format_revision(m.vendor, *m.current) : "");
     out += fmt::format("NEEDRESTART-UCEXP: {}\n",
                        m.available ? format_revision(m.vendor, *m.available) : "");
   }
@@ -165,13 +180,14 @@ std::string render_text(const Facts& f, const Verdict& v) {
   const MicrocodeFacts& m = f.microcode;
   out += fmt::format("Microcode: {}", microcode_status_name(m.status));
   if (m.current) out += fmt::format(", loaded {}", format_revision(m.vendor, *m.current));
-  if (m.available) out += fmt::format(", offered {} by {}", format_revision(m.vendor, *m.available), m.source);
+  if (m.available)
+    out += fmt::format(", offered {} by {}", format_revision(m.vendor, *m.available), m.source);
   if (m.virtual_machine) out += " (virtual machine)";
   out += "\n";
   for (const std::string& n : m.notes) out += fmt::format("  note: {}\n", n);
-  out += fmt::format("Bootloader: {}\n",
-                     f.bootloader.upgraded.empty() ? "no package changed since boot"
-                                                   : "packages changed since boot");
+  out += fmt::format("Bootloader: {}\n", f.bootloader.upgraded.empty()
+                                             ? "no package changed since boot"
+                                             : "packages changed since boot");
 
   if (!v.restarts_pending() && v.patched_in_memory.empty()) {
     out += "Services: no process runs outdated code.\n";
@@ -188,7 +204,8 @@ std::string render_text(const Facts& f, const Verdict& v) {
       const StaleProcess* p = find_pid(f, pid);
       if (!p) continue;
       for (const StaleObject& o : p->objects)
-        out += fmt::format("  - pid {} ({}): {} patched by {}\n", pid, p->comm, o.path, o.patched_by);
+        out +=
+            fmt::format("  - pid {} ({}): {} patched by {}\n", pid, p->comm, o.path, o.patched_by);
     }
   }
   for (const std::string& n : v.notes) out += fmt::format("Note: {}\n", n);

@@ -12,11 +12,23 @@
 namespace nines::advisor {
 
 std::vector<std::string> default_deny_list() {
-  return {"display-manager.service", "gdm.service",  "gdm3.service",   "lightdm.service",
-          "sddm.service",            "xdm.service",  "lxdm.service",   "nodm.service",
-          "slim.service",            "wdm.service",  "dbus.service",   "dbus-broker.service",
-          "getty@*.service",         "serial-getty@*.service", "user@*.service",
-          "emergency.service",       "rescue.service"};
+  return {"display-manager.service",
+          "gdm.service",
+          "gdm3.service",
+          "lightdm.service",
+          "sddm.service",
+          "xdm.service",
+          "lxdm.service",
+          "nodm.service",
+          "slim.service",
+          "wdm.service",
+          "dbus.service",
+          "dbus-broker.service",
+          "getty@*.service",
+          "serial-getty@*.service",
+          "user@*.service",
+          "emergency.service",
+          "rescue.service"};
 }
 
 std::vector<std::string> own_units() {

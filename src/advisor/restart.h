@@ -13,10 +13,10 @@
 namespace nines::advisor {
 
 struct RestartPolicy {
-  std::vector<std::string> command{"systemctl", "restart"};       // + UNIT
+  std::vector<std::string> command{"systemctl", "restart"};  // + UNIT
   std::vector<std::string> reexec_command{"systemctl", "daemon-reexec"};
-  std::vector<std::string> deny;       // fnmatch(3) patterns of unit names
-  std::vector<std::string> protect;    // units never touched: ours and the agent's
+  std::vector<std::string> deny;     // fnmatch(3) patterns of unit names
+  std::vector<std::string> protect;  // units never touched: ours and the agent's
 };
 
 // Display managers and the units whose restart ends sessions or the bus.

@@ -1,8 +1,8 @@
 #include "advisor/root.h"
 
-#include <climits>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <climits>
 
 #include <vector>
 

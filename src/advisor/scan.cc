@@ -138,7 +138,8 @@ class Scanner {
   };
   View view_of(const std::string& pid_dir) {
     View v;
-    struct stat ns {}, root {};
+    struct stat ns {
+    }, root{};
     std::string base = proc_ + "/" + pid_dir;
     if (::stat((base + "/ns/mnt").c_str(), &ns) != 0) return v;
     if (::stat((base + "/root").c_str(), &root) != 0) return v;
@@ -258,7 +259,8 @@ int Scanner::scan_query(pid_t pid, int maps_fd, const View& view, StaleProcess& 
       std::string_view name(name_buf_.data(), named.vma_name_size ? named.vma_name_size - 1 : 0);
       v.special = special_path(name);
       v.anonymous = v.special && !is_kernel_special(name);
-      if (!v.special) v.stale = evaluate(pid, view, Mapping{q.vma_start, q.vma_end, dev, q.inode, name});
+      if (!v.special)
+        v.stale = evaluate(pid, view, Mapping{q.vma_start, q.vma_end, dev, q.inode, name});
       it = verdicts_.insert_or_assign(key, std::move(v)).first;
     }
     if (!it->second.special) ++*mappings;
@@ -362,7 +364,8 @@ Result<std::optional<StaleProcess>> Scanner::scan(pid_t pid, size_t* mappings, O
   }
   for (std::string_view l : split(small_buf_, '\n')) {
     if (starts_with(l, "Name:")) proc.comm = std::string(trim(l.substr(5)));
-    if (starts_with(l, "PPid:")) proc.ppid = static_cast<pid_t>(parse_u64(trim(l.substr(5))).value_or(0));
+    if (starts_with(l, "PPid:"))
+      proc.ppid = static_cast<pid_t>(parse_u64(trim(l.substr(5))).value_or(0));
     if (starts_with(l, "Uid:")) {
       std::string_view rest = trim(l.substr(4));
       proc.uid = static_cast<int64_t>(parse_u64(rest.substr(0, rest.find('\t'))).value_or(0));
@@ -385,12 +388,18 @@ const char* stale_kind_name(StaleKind k) {
 
 const char* owner_kind_name(OwnerKind k) {
   switch (k) {
-    case OwnerKind::kUnit: return "unit";
-    case OwnerKind::kSession: return "session";
-    case OwnerKind::kUserManager: return "user-manager";
-    case OwnerKind::kContainer: return "container";
-    case OwnerKind::kManager: return "manager";
-    case OwnerKind::kNone: return "none";
+    case OwnerKind::kUnit:
+      return "unit";
+    case OwnerKind::kSession:
+      return "session";
+    case OwnerKind::kUserManager:
+      return "user-manager";
+    case OwnerKind::kContainer:
+      return "container";
+    case OwnerKind::kManager:
+      return "manager";
+    case OwnerKind::kNone:
+      return "none";
   }
   return "none";
 }

@@ -43,7 +43,7 @@ enum class StaleKind { kDeleted, kReplaced };
 const char* stale_kind_name(StaleKind k);  // "deleted" | "replaced"
 
 struct StaleObject {
-  std::string path;       // as the process sees it, without the kernel's " (deleted)"
+  std::string path;  // as the process sees it, without the kernel's " (deleted)"
   StaleKind kind = StaleKind::kDeleted;
   uint64_t mapped_dev = 0, mapped_ino = 0;
   bool is_executable = false;  // the process's main program (/proc/PID/exe)
@@ -97,10 +97,10 @@ struct ScanOptions {
 };
 
 struct ScanResult {
-  std::vector<StaleProcess> stale;  // sorted by pid
-  size_t processes = 0;             // user processes looked at
-  size_t mappings = 0;              // executable file mappings looked at
-  size_t vanished = 0;              // processes that exited during the scan
+  std::vector<StaleProcess> stale;    // sorted by pid
+  size_t processes = 0;               // user processes looked at
+  size_t mappings = 0;                // executable file mappings looked at
+  size_t vanished = 0;                // processes that exited during the scan
   std::vector<std::string> warnings;  // processes that could not be read, and why
 };
 

@@ -65,11 +65,14 @@ Result<std::vector<KernelFix>> kernel_fixes_from_json(std::string_view text) {
       f.severity = lower(e["severity"].get<std::string>());
       if (f.severity != "critical" && f.severity != "high" && f.severity != "medium" &&
           f.severity != "low" && !f.severity.empty())
-        return make_error("kernel fixes: [{}].severity: '{}' is not one of critical, high, "
-                          "medium, low", i, f.severity);
+        return make_error(
+            "kernel fixes: [{}].severity: '{}' is not one of critical, high, "
+            "medium, low",
+            i, f.severity);
     }
     if (e.contains("covered")) {
-      if (!e["covered"].is_boolean()) return make_error("kernel fixes: [{}].covered: not a boolean", i);
+      if (!e["covered"].is_boolean())
+        return make_error("kernel fixes: [{}].covered: not a boolean", i);
       f.covered = e["covered"].get<bool>();
     }
     out.push_back(std::move(f));
@@ -79,9 +82,12 @@ Result<std::vector<KernelFix>> kernel_fixes_from_json(std::string_view text) {
 
 const char* reboot_name(Reboot r) {
   switch (r) {
-    case Reboot::kNo: return "no";
-    case Reboot::kYes: return "yes";
-    case Reboot::kYesKernelLivepatchesApplied: return "yes-kernel-livepatches-applied";
+    case Reboot::kNo:
+      return "no";
+    case Reboot::kYes:
+      return "yes";
+    case Reboot::kYesKernelLivepatchesApplied:
+      return "yes-kernel-livepatches-applied";
   }
   return "no";
 }
@@ -151,8 +157,8 @@ Verdict decide(const Facts& f) {
         who = "no unit";
         break;
     }
-    std::string line = fmt::format("pid {} ({}, {}) runs {}", p.pid, p.comm, who,
-                                   join(open_objects, ", "));
+    std::string line =
+        fmt::format("pid {} ({}, {}) runs {}", p.pid, p.comm, who, join(open_objects, ", "));
     if (!patched.empty()) line += "; " + join(patched, ", ");
     v.restart_reasons.push_back(std::move(line));
   }
@@ -162,9 +168,8 @@ Verdict decide(const Facts& f) {
   sort_unique(v.unattributed);
   sort_unique(v.patched_in_memory);
   for (const std::string& lib : stale_libcs)
-    v.reboot_reasons.push_back(
-        fmt::format("the C library was updated: {} processes still run the old {}",
-                    libc_processes, lib));
+    v.reboot_reasons.push_back(fmt::format(
+        "the C library was updated: {} processes still run the old {}", libc_processes, lib));
 
   // Microcode.
   if (f.microcode.status == MicrocodeStatus::kObsolete) {
@@ -180,9 +185,9 @@ Verdict decide(const Facts& f) {
 
   // Bootloader.
   for (const PackageChange& c : f.bootloader.upgraded)
-    v.reboot_reasons.push_back(fmt::format("bootloader package {} {} was installed at {}, after boot",
-                                           c.package, c.version,
-                                           format_rfc3339(c.changed_unix)));
+    v.reboot_reasons.push_back(
+        fmt::format("bootloader package {} {} was installed at {}, after boot", c.package,
+                    c.version, format_rfc3339(c.changed_unix)));
 
   // Kernel: a newer installed kernel, or packages asking for a reboot.
   std::vector<std::string> kernel_pending;
@@ -190,8 +195,9 @@ Verdict decide(const Facts& f) {
     kernel_pending.push_back(fmt::format("kernel {} is installed, {} is running",
                                          f.kernel.expected_release, f.kernel.running_release));
   if (f.kernel.status == KernelStatus::kAbiUpgrade)
-    kernel_pending.push_back(fmt::format(
-        "an ABI-compatible rebuild of the running kernel {} is installed", f.kernel.running_release));
+    kernel_pending.push_back(
+        fmt::format("an ABI-compatible rebuild of the running kernel {} is installed",
+                    f.kernel.running_release));
   if (f.reboot_required.present) {
     std::vector<std::string> other, kernel;
     for (const std::string& p : f.reboot_required.packages)
@@ -211,7 +217,8 @@ Verdict decide(const Facts& f) {
     std::vector<std::string> need;  // fixes a livepatch does not carry until the window
     for (const KernelFix& fix : f.kernel_fixes)
       if (!fix.covered || !severe(fix.severity))
-        need.push_back(fmt::format("{} ({}{})", fix.id, fix.severity.empty() ? "unrated" : fix.severity,
+        need.push_back(fmt::format("{} ({}{})", fix.id,
+                                   fix.severity.empty() ? "unrated" : fix.severity,
                                    fix.covered ? "" : ", not live-patched"));
     for (const std::string& k : kernel_pending) {
       if (live.empty())

@@ -65,11 +65,11 @@ struct Verdict {
   std::vector<std::string> notes;             // found, but no action (microcode in a VM)
 
   // Restart targets, sorted and unique.
-  std::vector<std::string> units;       // systemd units; "systemd-manager" for PID 1
-  std::vector<std::string> sessions;    // "USER @ session #N", "USER @ user manager service"
-  std::vector<std::string> containers;  // "docker:0123abcd4567", ...
-  std::vector<pid_t> unattributed;      // stale processes outside any unit, session, container
-  std::vector<pid_t> patched_in_memory; // stale, but every stale object is patched by nines
+  std::vector<std::string> units;        // systemd units; "systemd-manager" for PID 1
+  std::vector<std::string> sessions;     // "USER @ session #N", "USER @ user manager service"
+  std::vector<std::string> containers;   // "docker:0123abcd4567", ...
+  std::vector<pid_t> unattributed;       // stale processes outside any unit, session, container
+  std::vector<pid_t> patched_in_memory;  // stale, but every stale object is patched by nines
 
   bool restarts_pending() const {
     return !units.empty() || !sessions.empty() || !containers.empty() || !unattributed.empty();

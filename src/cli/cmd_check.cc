@@ -51,7 +51,8 @@ int run_check(const CheckArgs& a) {
   opts.cpuinfo = a.cpuinfo;
   if (!a.kernel_fixes.empty()) {
     auto text = read_file(a.kernel_fixes, 16u << 20);
-    auto fixes = text.ok() ? kernel_fixes_from_json(*text) : Result<std::vector<KernelFix>>(text.error());
+    auto fixes =
+        text.ok() ? kernel_fixes_from_json(*text) : Result<std::vector<KernelFix>>(text.error());
     if (!fixes.ok()) {
       std::fprintf(stderr, "nines check: read %s: %s\n", a.kernel_fixes.c_str(),
                    fixes.error().message.c_str());

@@ -14,15 +14,20 @@ namespace {
 using namespace nines::advisor::testing;
 
 const char* kStatus =
-    "Package: grub-pc\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.06-13+deb12u1\n"
+    "Package: grub-pc\nStatus: install ok installed\nArchitecture: amd64\nVersion: "
+    "2.06-13+deb12u1\n"
     "Description: GRand Unified Bootloader\n multi-line\n\n"
-    "Package: grub-common\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.06-13+deb12u1\n\n"
-    "Package: grub-efi-amd64\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 2.06-13\n\n"
+    "Package: grub-common\nStatus: install ok installed\nArchitecture: amd64\nVersion: "
+    "2.06-13+deb12u1\n\n"
+    "Package: grub-efi-amd64\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: "
+    "2.06-13\n\n"
     "Package: openssl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3.0.15-1\n";
 
 void touch(const std::string& path, int64_t when) {
   write_file(path, "/.\n");
-  struct utimbuf t {static_cast<time_t>(when), static_cast<time_t>(when)};
+  struct utimbuf t {
+    static_cast<time_t>(when), static_cast<time_t>(when)
+  };
   utime(path.c_str(), &t);
 }
 
@@ -39,7 +44,7 @@ TEST(CheckBootloader, GrubUpgradedAfterBootIsReported) {
   mkdirs(d / "var/lib/dpkg/info");
   write_file(d / "var/lib/dpkg/status", kStatus);
   int64_t boot = unix_now() - 3600;
-  touch(d / "var/lib/dpkg/info/grub-pc.list", boot + 60);          // upgraded after boot
+  touch(d / "var/lib/dpkg/info/grub-pc.list", boot + 60);            // upgraded after boot
   touch(d / "var/lib/dpkg/info/grub-common:amd64.list", boot - 60);  // before boot
   touch(d / "var/lib/dpkg/info/openssl:amd64.list", boot + 60);      // not a bootloader
   auto f = check_bootloader(Root(d.path()), boot);

@@ -36,7 +36,7 @@ inline std::string intel_microcode(const std::vector<IntelUpdate>& updates, uint
   for (const IntelUpdate& u : updates) {
     size_t ext = u.extended.empty() ? 0 : 20 + 12 * u.extended.size();
     std::string h(48 + data + ext, '\0');
-    put32(h, 0, 1);         // header version
+    put32(h, 0, 1);  // header version
     put32(h, 4, u.rev);
     put32(h, 8, 0x20240312);
     put32(h, 12, u.sig);
@@ -88,11 +88,11 @@ inline std::string amd_microcode(const std::vector<std::pair<uint32_t, uint16_t>
 
 inline std::string cpuinfo_text(const std::string& vendor, int family, int model, int stepping,
                                 const std::string& microcode, bool hypervisor = false) {
-  std::string one =
-      "vendor_id\t: " + vendor + "\ncpu family\t: " + std::to_string(family) +
-      "\nmodel\t\t: " + std::to_string(model) + "\nmodel name\t: Test CPU\nstepping\t: " +
-      std::to_string(stepping) + "\nmicrocode\t: " + microcode +
-      "\nphysical id\t: 0\nflags\t\t: fpu sse2" + (hypervisor ? " hypervisor" : "") + "\n\n";
+  std::string one = "vendor_id\t: " + vendor + "\ncpu family\t: " + std::to_string(family) +
+                    "\nmodel\t\t: " + std::to_string(model) +
+                    "\nmodel name\t: Test CPU\nstepping\t: " + std::to_string(stepping) +
+                    "\nmicrocode\t: " + microcode + "\nphysical id\t: 0\nflags\t\t: fpu sse2" +
+                    (hypervisor ? " hypervisor" : "") + "\n\n";
   return "processor\t: 0\n" + one + "processor\t: 1\n" + one;
 }
 

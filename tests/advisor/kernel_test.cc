@@ -109,7 +109,8 @@ TEST(RebootRequired, ReadsThePackageListThroughAnAbsoluteVarRunLink) {
   testing::mkdirs(d / "var");
   ASSERT_EQ(symlink("/run", (d / "var/run").c_str()), 0);  // as on Debian: /var/run -> /run
   testing::write_file(d / "run/reboot-required", "*** System restart required ***\n");
-  testing::write_file(d / "run/reboot-required.pkgs", "libssl3\nlinux-image-6.1.0-30-amd64\nlibssl3\n");
+  testing::write_file(d / "run/reboot-required.pkgs",
+                      "libssl3\nlinux-image-6.1.0-30-amd64\nlibssl3\n");
   auto r = check_reboot_required(Root(d.path()));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_TRUE(r->present);

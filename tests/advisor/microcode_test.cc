@@ -76,7 +76,8 @@ struct FirmwareRoot {
 
 TEST(CheckMicrocode, IntelOlderLoadedIsObsolete) {
   FirmwareRoot r;
-  write_file(r.dir / "lib/firmware/intel-ucode/06-8f-08", intel_microcode({{kIntelSig, 0x87, 0x2b000600}}));
+  write_file(r.dir / "lib/firmware/intel-ucode/06-8f-08",
+             intel_microcode({{kIntelSig, 0x87, 0x2b000600}}));
   MicrocodeFacts m = check_microcode(Root(r.dir.path()),
                                      cpuinfo_text("GenuineIntel", 6, 0x8f, 8, "0x2b000500"), 0x1);
   EXPECT_EQ(m.status, MicrocodeStatus::kObsolete);
@@ -87,9 +88,10 @@ TEST(CheckMicrocode, IntelOlderLoadedIsObsolete) {
 
 TEST(CheckMicrocode, IntelSameLoadedIsCurrent) {
   FirmwareRoot r;
-  write_file(r.dir / "lib/firmware/intel-ucode/06-8f-08", intel_microcode({{kIntelSig, 0x87, 0x2b000600}}));
-  MicrocodeFacts m = check_microcode(Root(r.dir.path()),
-                                     cpuinfo_text("GenuineIntel", 6, 0x8f, 8, "0x2b000600"));
+  write_file(r.dir / "lib/firmware/intel-ucode/06-8f-08",
+             intel_microcode({{kIntelSig, 0x87, 0x2b000600}}));
+  MicrocodeFacts m =
+      check_microcode(Root(r.dir.path()), cpuinfo_text("GenuineIntel", 6, 0x8f, 8, "0x2b000600"));
   EXPECT_EQ(m.status, MicrocodeStatus::kCurrent);
 }
 
@@ -99,8 +101,8 @@ TEST(CheckMicrocode, AmdOlderLoadedIsObsoleteAcrossFamilyFiles) {
              amd_microcode({{0x00830f10, 0x8310}}, {{0x8310, 0x08301055}}));
   write_file(r.dir / "lib/firmware/amd-ucode/microcode_amd_fam19h.bin",
              amd_microcode({{kAmdSig, 0xa011}}, {{0xa011, 0x0a0011d5}}));
-  MicrocodeFacts m = check_microcode(Root(r.dir.path()),
-                                     cpuinfo_text("AuthenticAMD", 25, 1, 1, "0xa0011d1"));
+  MicrocodeFacts m =
+      check_microcode(Root(r.dir.path()), cpuinfo_text("AuthenticAMD", 25, 1, 1, "0xa0011d1"));
   EXPECT_EQ(m.status, MicrocodeStatus::kObsolete);
   EXPECT_EQ(m.available, 0x0a0011d5u);
   EXPECT_EQ(format_revision(m.vendor, *m.available), "0x0a0011d5");
@@ -108,15 +110,16 @@ TEST(CheckMicrocode, AmdOlderLoadedIsObsoleteAcrossFamilyFiles) {
 
 TEST(CheckMicrocode, NothingOfferedIsCurrentAsInNeedrestart) {
   FirmwareRoot r;
-  MicrocodeFacts m = check_microcode(Root(r.dir.path()),
-                                     cpuinfo_text("AuthenticAMD", 25, 1, 1, "0xa0011d1"));
+  MicrocodeFacts m =
+      check_microcode(Root(r.dir.path()), cpuinfo_text("AuthenticAMD", 25, 1, 1, "0xa0011d1"));
   EXPECT_EQ(m.status, MicrocodeStatus::kCurrent);
   EXPECT_FALSE(m.available);
 }
 
 TEST(CheckMicrocode, OfferedButLoadedRevisionUnknownIsUnknown) {
   FirmwareRoot r;
-  write_file(r.dir / "lib/firmware/intel-ucode/06-8f-08", intel_microcode({{kIntelSig, 0x87, 0x2b000600}}));
+  write_file(r.dir / "lib/firmware/intel-ucode/06-8f-08",
+             intel_microcode({{kIntelSig, 0x87, 0x2b000600}}));
   std::string text = cpuinfo_text("GenuineIntel", 6, 0x8f, 8, "0x2b000600");
   for (size_t p; (p = text.find("microcode\t: 0x2b000600\n")) != std::string::npos;)
     text.erase(p, 23);
@@ -126,8 +129,8 @@ TEST(CheckMicrocode, OfferedButLoadedRevisionUnknownIsUnknown) {
 
 TEST(CheckMicrocode, VirtualMachineIsFlagged) {
   FirmwareRoot r;
-  MicrocodeFacts m = check_microcode(Root(r.dir.path()),
-                                     cpuinfo_text("AuthenticAMD", 25, 1, 1, "0x1", true));
+  MicrocodeFacts m =
+      check_microcode(Root(r.dir.path()), cpuinfo_text("AuthenticAMD", 25, 1, 1, "0x1", true));
   EXPECT_TRUE(m.virtual_machine);
 }
 

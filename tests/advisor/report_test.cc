@@ -87,7 +87,8 @@ TEST(Text, NamesTheVerdictAndThePatchedProcess) {
   EXPECT_NE(out.find("Reboot: yes"), std::string::npos);
   EXPECT_NE(out.find("Services to restart: Cron.service ssh.service"), std::string::npos);
   EXPECT_NE(out.find("pid 106 (redis): /usr/lib/libfoo.so.1 patched by foo-fix-2"),
-            std::string::npos) << out;
+            std::string::npos)
+      << out;
 }
 
 }  // namespace

@@ -40,10 +40,10 @@ TEST(PlanRestarts, DenyListAndOwnUnitAreSkipped) {
   p.deny = default_deny_list();
   p.deny.push_back("postgres*");
   p.protect = {"nines-agent*.service", "nines-check-test.service"};
-  auto plan = plan_restarts(
-      with_units({"gdm.service", "getty@tty1.service", "postgresql@15-main.service",
-                  "nines-agent.service", "nines-check-test.service", "cron.service"}),
-      p);
+  auto plan =
+      plan_restarts(with_units({"gdm.service", "getty@tty1.service", "postgresql@15-main.service",
+                                "nines-agent.service", "nines-check-test.service", "cron.service"}),
+                    p);
   ASSERT_EQ(plan.size(), 6u);
   for (size_t i = 0; i < 5; ++i) EXPECT_TRUE(plan[i].argv.empty()) << plan[i].unit;
   EXPECT_EQ(plan[3].skipped, "nines runs in this unit");
@@ -75,7 +75,8 @@ TEST(RunRestarts, RunsTheRecorderAndReportsFailuresPerUnit) {
   RestartPolicy p;
   p.command = {rec, "restart"};
   p.deny = {"gdm.service"};
-  auto out = run_restarts(plan_restarts(with_units({"a.service", "broken.service", "gdm.service"}), p));
+  auto out =
+      run_restarts(plan_restarts(with_units({"a.service", "broken.service", "gdm.service"}), p));
   ASSERT_EQ(out.size(), 3u);
   EXPECT_TRUE(out[0].ok);
   EXPECT_FALSE(out[1].ok);

@@ -98,8 +98,8 @@ std::vector<Case> cases() {
   {
     Facts f = kernel_pending();
     live_patched(f);
-    c.push_back({"newer kernel, live-patched: deferred", f, Reboot::kYesKernelLivepatchesApplied,
-                 2, "live-patched"});
+    c.push_back({"newer kernel, live-patched: deferred", f, Reboot::kYesKernelLivepatchesApplied, 2,
+                 "live-patched"});
   }
   {
     Facts f = kernel_pending();
