@@ -212,5 +212,21 @@ else
 fi
 exec 8>&-; wait; exec 8<>"$T/fifo"
 
+# 11. Another mount namespace (as in a container): paths resolve in the process's own view,
+# through /proc/PID/root. Here its library path exists only inside its namespace.
+new_root view
+mkdir -p "$T/real" "$T/view"
+cp "$LIB" "$T/real/libview.so"
+unshare --mount sh -c 'mount --bind "$1" "$2" && exec "$3" "$2/libview.so"' sh "$T/real" "$T/view" "$HOLDER" \
+  <"$T/fifo" >"$T/h6.out" 8>&- &
+for _ in $(seq 100); do grep -q ready "$T/h6.out" 2>/dev/null && break; sleep 0.05; done
+check --root "$R" --format batch
+expect_rc 0 "other view" && pass "a library that exists only in the process's mount namespace is current"
+cp "$T/real/libview.so" "$T/real/x.so" && mv "$T/real/x.so" "$T/real/libview.so"
+check --root "$R" --format json
+expect_rc 1 "other view replaced" && expect_text "\"path\": \"$T/view/libview.so\"" "other view replaced" && \
+  expect_text '"kind": "replaced"' "other view replaced" && pass "replaced inside the process's mount namespace: reported with its own path"
+exec 8>&-; wait; exec 8<>"$T/fifo"
+
 echo "check_cli_test: $failures failure(s)"
 [ "$failures" = 0 ]
