@@ -228,5 +228,25 @@ expect_rc 1 "other view replaced" && expect_text "\"path\": \"$T/view/libview.so
   expect_text '"kind": "replaced"' "other view replaced" && pass "replaced inside the process's mount namespace: reported with its own path"
 exec 8>&-; wait; exec 8<>"$T/fifo"
 
+# 12. An overlayfs root, as in a docker container: current until replaced through the
+# overlay (a copy-up gives a new inode), then stale.
+new_root overlay
+mkdir -p "$T/ov/lower" "$T/ov/upper" "$T/ov/work" "$T/ov/view"
+cp "$LIB" "$T/ov/lower/libov.so"
+unshare --mount sh -c 'mount -t overlay overlay -o "lowerdir=$1/lower,upperdir=$1/upper,workdir=$1/work" "$1/view" && exec "$2" "$1/view/libov.so"' \
+  sh "$T/ov" "$HOLDER" <"$T/fifo" >"$T/h7.out" 8>&- &
+H7=$!
+for _ in $(seq 100); do grep -q ready "$T/h7.out" 2>/dev/null && break; sleep 0.05; done
+if ! grep -q ready "$T/h7.out"; then
+  echo "skip: overlayfs cannot be mounted here"
+else
+  check --root "$R" --format batch
+  expect_rc 0 "overlay" && pass "a library on overlayfs is current"
+  nsenter -t "$H7" -m sh -c 'cp "$1" "$1.new" && mv "$1.new" "$1"' sh "$T/ov/view/libov.so"
+  check --root "$R" --format batch
+  expect_rc 1 "overlay replaced" && expect_line "NEEDRESTART-PID: advisor_holder=$H7" "overlay replaced" && pass "replaced on overlayfs: stale"
+fi
+exec 8>&-; wait; exec 8<>"$T/fifo"
+
 echo "check_cli_test: $failures failure(s)"
 [ "$failures" = 0 ]
