@@ -22,6 +22,7 @@
 #include <set>
 #include <thread>
 
+#include "agent/metrics.h"
 #include "agent/policy.h"
 #include "bundle/bundle.h"
 #include "core/clock.h"
@@ -217,7 +218,52 @@ class Agent {
   std::map<std::string, std::set<std::pair<pid_t, uint64_t>>> done_;  // per patch: handled
   std::map<std::pair<std::string, pid_t>, std::string> failures_;    // per patch and pid
   std::atomic<int64_t> rescan_due_ns_{0};
+
+  // Metrics (metrics-listen): counters are atomics, the per-state counts are refreshed by
+  // save_status, so a scrape never waits for an apply.
+  std::string render_metrics();
+  void update_metrics_server();
+  std::unique_ptr<MetricsServer> metrics_;
+  std::string metrics_listen_;
+  std::atomic<uint64_t> m_checks_{0}, m_check_failures_{0}, m_applies_{0}, m_apply_failures_{0};
+  std::atomic<int64_t> m_last_check_{0}, m_next_check_{0};
+  std::mutex metrics_mu_;
+  std::map<std::string, int> m_states_;  // under metrics_mu_
 };
+
+std::string Agent::render_metrics() {
+  std::string o;
+  auto counter = [&](const char* name, const char* help, uint64_t v) {
+    o += fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name, help, v);
+  };
+  auto gauge = [&](const char* name, const char* help, int64_t v) {
+    o += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, v);
+  };
+  counter("nines_agent_checks_total", "Checks with the server", m_checks_);
+  counter("nines_agent_check_failures_total", "Checks that could not reach the server", m_check_failures_);
+  counter("nines_agent_process_applies_total", "Patches applied to a process", m_applies_);
+  counter("nines_agent_process_apply_failures_total", "Failed applies to a process", m_apply_failures_);
+  gauge("nines_agent_last_check_timestamp_seconds", "Time of the last check", m_last_check_);
+  gauge("nines_agent_next_check_timestamp_seconds", "Time of the next check", m_next_check_);
+  o += "# HELP nines_agent_patches Offered patches (newest version of each) by state\n# TYPE nines_agent_patches gauge\n";
+  std::lock_guard<std::mutex> g(metrics_mu_);
+  for (const auto& [state, n] : m_states_) o += fmt::format("nines_agent_patches{{state=\"{}\"}} {}\n", state, n);
+  return o;
+}
+
+void Agent::update_metrics_server() {
+  if (policy_.metrics_listen == metrics_listen_) return;
+  metrics_.reset();
+  metrics_listen_ = policy_.metrics_listen;
+  if (metrics_listen_.empty()) return;
+  auto m = MetricsServer::start(metrics_listen_, [this] { return render_metrics(); });
+  if (!m) {
+    spdlog::error("{}", m.error().message);
+    return;
+  }
+  metrics_ = std::move(*m);
+  spdlog::info("metrics on http://{}/metrics", metrics_listen_);
+}
 
 void Agent::reload_policy(bool force) {
   struct stat st {};
@@ -379,11 +425,13 @@ void Agent::apply_row(PatchRow& row, const bundle::Bundle& b) {
         auto out = ulp::apply_patch(*a->obj, pid, opts, cache_);
         if (out) {
           ++ok;
+          ++m_applies_;
           failures_.erase({row.id, pid});
           done_[row.id].insert({pid, start_time(pid)});
           spdlog::info("{} version {}: pid {}: {}", row.id, row.version, pid, out->action);
         } else {
           failures_[{row.id, pid}] = out.error().message;
+          ++m_apply_failures_;
           if (first_error.empty()) first_error = fmt::format("pid {}: {}", pid, out.error().message);
           spdlog::error("{} version {}: pid {}: {}", row.id, row.version, pid, out.error().message);
         }
@@ -554,6 +602,8 @@ void Agent::check(bool retry_interrupted) {
   }
   if (server_ok && api) report(*api);
   last_check_ = now;
+  ++m_checks_;
+  if (!server_ok) ++m_check_failures_;
   if (server_ok) {
     backoff_s_ = 0;
     next_check_ = unix_now() + jittered(policy_.check_interval_s, 0.1);
@@ -591,10 +641,12 @@ void Agent::rescan() {
       auto out = ulp::apply_patch(*a.obj, pid, opts, cache_);
       if (out) {
         done_[id].insert(key);
+        ++m_applies_;
         spdlog::info("{} version {}: new process {}: {} in {:.1f} ms", id, a.version, pid, out->action,
                      sw.elapsed_us() / 1000);
       } else {
         failures_[{id, pid}] = out.error().message;
+        ++m_apply_failures_;
         spdlog::error("{} version {}: new process {}: {}", id, a.version, pid, out.error().message);
       }
     }
@@ -754,6 +806,13 @@ void Agent::save_status() {
   mu_.unlock();
   json s = status();
   mu_.lock();
+  {
+    std::lock_guard<std::mutex> g(metrics_mu_);
+    m_states_.clear();
+    for (const auto& p : s["patches"]) m_states_[p["state"].get<std::string>()]++;
+    m_last_check_ = last_check_;
+    m_next_check_ = next_check_;
+  }
   s["agent"]["running"] = false;
   (void)db_->put("status", s.dump());
 }
@@ -852,6 +911,7 @@ int Agent::run(bool once) {
   std::unique_lock<std::mutex> l(mu_);
   while (!g_stop) {
     reload_policy(false);
+    update_metrics_server();
     if (disable_) {
       disable_ = false;
       l.unlock();
@@ -892,6 +952,7 @@ int Agent::run(bool once) {
   g_stop = true;
   l.unlock();
   sd_notify("STOPPING=1");
+  metrics_.reset();
   sock.join();
   watch.join();
   std::lock_guard<std::mutex> g(mu_);

@@ -259,6 +259,14 @@ else
   wait_for 10 "not-applicable reported" sh -c "curl -sf -H 'Authorization: Bearer $ADMIN' '$URL/v1/reports' | grep -q not-applicable"
 fi
 
+step "metrics on loopback (metrics-listen), picked up without a restart"
+MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$NINES" config metrics-listen="127.0.0.1:$MPORT" >/dev/null
+wait_for 10 "metrics endpoint" sh -c "curl -sf http://127.0.0.1:$MPORT/metrics >metrics.txt"
+grep -q '^nines_agent_checks_total [1-9]' metrics.txt || { cat metrics.txt; fail "metrics: checks"; }
+grep -q '^nines_agent_patches{state="applied"} 2' metrics.txt || { cat metrics.txt; fail "metrics: applied patches"; }
+grep -q '^nines_agent_process_applies_total [1-9]' metrics.txt || { cat metrics.txt; fail "metrics: applies"; }
+
 step "status in three formats"
 "$NINES" status --verbose >st.txt
 for needle in "last check:" "next check:" "server:" "kernel:" "livepatch" "targets:" "libulptarget.so" \
