@@ -12,6 +12,7 @@
 #include <climits>
 #include <map>
 #include <tuple>
+#include <unordered_map>
 
 #include "core/fd.h"
 #include "core/strings.h"
@@ -182,7 +183,18 @@ class Scanner {
   View self_view_;
   bool use_query_ = true;
   std::map<std::tuple<uint64_t, uint64_t, uint64_t, std::string>, FileId> cache_;
-  std::map<std::tuple<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t>, Verdict> verdicts_;
+  struct ObjectKey {
+    uint64_t mnt_ns, root_dev, root_ino, dev, ino;
+    bool operator==(const ObjectKey&) const = default;
+  };
+  struct ObjectKeyHash {
+    size_t operator()(const ObjectKey& k) const {
+      uint64_t h = k.ino * 0x9e3779b97f4a7c15ull;
+      for (uint64_t v : {k.dev, k.mnt_ns, k.root_dev, k.root_ino}) h = (h ^ v) * 0x100000001b3ull;
+      return static_cast<size_t>(h);
+    }
+  };
+  std::unordered_map<ObjectKey, Verdict, ObjectKeyHash> verdicts_;
   std::string maps_buf_, small_buf_;
   std::vector<char> name_buf_ = std::vector<char>(PATH_MAX + 32);
 };
@@ -225,7 +237,6 @@ std::optional<StaleObject> Scanner::evaluate(pid_t pid, const View& view, const 
 int Scanner::scan_query(pid_t pid, int maps_fd, const View& view, StaleProcess& proc,
                         size_t* mappings) {
   ProcmapQuery q{};
-  std::vector<std::pair<uint64_t, uint64_t>> seen;  // (dev, ino) in this process
   for (uint64_t addr = 0;;) {
     q = ProcmapQuery{};
     q.size = sizeof q;
@@ -245,9 +256,7 @@ int Scanner::scan_query(pid_t pid, int maps_fd, const View& view, StaleProcess& 
       continue;
     }
     uint64_t dev = makedev(q.dev_major, q.dev_minor);
-    if (std::find(seen.begin(), seen.end(), std::make_pair(dev, q.inode)) != seen.end()) continue;
-    seen.emplace_back(dev, q.inode);
-    auto key = std::make_tuple(view.mnt_ns, view.root_dev, view.root_ino, dev, q.inode);
+    ObjectKey key{view.mnt_ns, view.root_dev, view.root_ino, dev, q.inode};
     auto it = verdicts_.find(key);
     if (it == verdicts_.end() || !view.ok) {
       ProcmapQuery named = q;
@@ -265,7 +274,11 @@ int Scanner::scan_query(pid_t pid, int maps_fd, const View& view, StaleProcess& 
     }
     if (!it->second.special) ++*mappings;
     if (it->second.anonymous) proc.anonymous_code = true;
-    if (it->second.stale) {
+    // An object mapped executable twice (rare) is reported once.
+    bool known = std::any_of(proc.objects.begin(), proc.objects.end(), [&](const StaleObject& o) {
+      return o.mapped_dev == dev && o.mapped_ino == q.inode;
+    });
+    if (it->second.stale && !known) {
       StaleObject o = *it->second.stale;
       o.map_file = fmt::format("{}/{}/map_files/{:x}-{:x}", proc_, pid, q.vma_start, q.vma_end);
       proc.objects.push_back(std::move(o));
