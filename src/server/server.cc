@@ -192,6 +192,15 @@ Result<int> Server::bind() {
   h.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     size_t limit = is_bundle_upload(req) ? bundle::kMaxBundleBytes : kMaxJsonBody;
     std::string cl = req.get_header_value("Content-Length");
+    // A chunked body has no length to check before reading: only the bundle upload may
+    // stream (httplib still stops it at the payload limit); JSON must state its length.
+    if (cl.empty() && req.has_header("Transfer-Encoding") && !is_bundle_upload(req)) {
+      send_error(res, 411,
+                 fmt::format("{} {}: Content-Length required (no chunked JSON bodies)",
+                             req.method, req.path));
+      res.set_header("Connection", "close");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     std::optional<uint64_t> n = cl.empty() ? std::optional<uint64_t>(0) : parse_u64(cl);
     if (!n || *n > limit) {
       send_error(res, 413,

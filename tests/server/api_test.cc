@@ -1,5 +1,6 @@
 // The /v1 API over real HTTP on a loopback port, against both storage back ends.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include "core/fd.h"
 #include "core/subprocess.h"
@@ -330,6 +331,31 @@ TEST_P(ApiTest, MembersOfTheWrongTypeAre400NotACrash) {
   r = srv_->admin().post("/v1/enroll", R"({"machine_id": ["x"], "tier": "t"})", "application/json");
   EXPECT_EQ(r->status, 400);
   EXPECT_NE(error_of(*r).find("machine_id: not a string"), std::string::npos);
+}
+
+TEST_P(ApiTest, ChunkedJsonBodiesAreRefused) {
+  std::string m = srv_->enroll("a", "canary");
+  httplib::Client c("127.0.0.1", std::stoi(srv_->url().substr(srv_->url().rfind(':') + 1)));
+  std::string body = checkin_body({}).dump();
+  auto r = c.Post(
+      "/v1/checkin", {{"Authorization", "Bearer " + m}}, body.size(),
+      [&body](size_t offset, size_t length, httplib::DataSink& sink) {
+        sink.write(body.data() + offset, length);
+        return true;
+      },
+      "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);  // a known length streams fine
+  r = c.Post(
+      "/v1/checkin", {{"Authorization", "Bearer " + m}},
+      [&body](size_t offset, httplib::DataSink& sink) {
+        if (offset == 0) sink.write(body.data(), body.size());
+        else sink.done();
+        return true;
+      },
+      "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 411);
 }
 
 TEST_P(ApiTest, UnknownEndpointsAnswerJson404) {
