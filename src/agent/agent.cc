@@ -191,7 +191,8 @@ class Agent {
   void rescan();  // new processes
   json status();
   void save_status();
-  void serve_socket();
+  Result<Fd> open_socket();
+  void serve_socket(Fd listener);
   void watch_processes();
   std::optional<server::ApiClient> client();
 
@@ -817,25 +818,24 @@ void Agent::save_status() {
   (void)db_->put("status", s.dump());
 }
 
-void Agent::serve_socket() {
+Result<Fd> Agent::open_socket() {
   mkdirs(paths_.socket_path.substr(0, paths_.socket_path.rfind('/')), 0755);
   ::unlink(paths_.socket_path.c_str());
   Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
-  if (paths_.socket_path.size() >= sizeof a.sun_path) {
-    spdlog::error("agent socket {}: path too long", paths_.socket_path);
-    return;
-  }
+  if (paths_.socket_path.size() >= sizeof a.sun_path)
+    return make_error("agent socket {}: path too long", paths_.socket_path);
   std::memcpy(a.sun_path, paths_.socket_path.c_str(), paths_.socket_path.size());
   mode_t old = ::umask(0077);  // root-only from the first moment
   int rc = ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
   ::umask(old);
-  if (rc != 0 || ::listen(s.get(), 16) != 0) {
-    spdlog::error("agent socket {}: {}", paths_.socket_path, strerror(errno));
-    return;
-  }
+  if (rc != 0 || ::listen(s.get(), 16) != 0) return errno_error("agent socket " + paths_.socket_path);
   ::chmod(paths_.socket_path.c_str(), 0600);
+  return s;
+}
+
+void Agent::serve_socket(Fd s) {
   while (!g_stop) {
     pollfd p{s.get(), POLLIN, 0};
     if (::poll(&p, 1, 300) <= 0) continue;
@@ -901,7 +901,13 @@ int Agent::run(bool once) {
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  std::thread sock([this] { serve_socket(); });
+  // Bound before READY=1: a unit ordered after the agent finds the socket.
+  auto listener = open_socket();
+  if (!listener) {
+    spdlog::error("nines agent: {}", listener.error().message);
+    return 1;
+  }
+  std::thread sock([this, fd = std::move(*listener)]() mutable { serve_socket(std::move(fd)); });
   std::thread watch([this] { watch_processes(); });
   sd_notify("READY=1\nSTATUS=running");
   spdlog::info("nines agent {} started (state {}, socket {})", NINES_VERSION, paths_.state_dir, paths_.socket_path);
