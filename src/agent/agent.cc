@@ -188,7 +188,9 @@ class Agent {
   Status download(server::ApiClient& api, const PatchRow& row);
   void apply_row(PatchRow& row, const bundle::Bundle& b);
   void report(server::ApiClient& api);
-  void rescan();  // new processes
+  void rescan(bool full);  // new processes
+  std::map<pid_t, int64_t> seen_;  // under apply_mu_: pid -> first seen (monotonic ns)
+  std::atomic<bool> full_rescan_{true};
   json status();
   void save_status();
   Result<Fd> open_socket();
@@ -345,6 +347,7 @@ void Agent::reconcile() {
   }
   // The registries are the truth for user space: processes that map an applied target and
   // lack the patch (restarted while the agent was down) are patched by the first rescan.
+  full_rescan_ = true;
   rescan_due_ns_ = monotonic_ns();
 }
 
@@ -621,15 +624,43 @@ void Agent::check(bool retry_interrupted) {
   save_status();
 }
 
-void Agent::rescan() {
+void Agent::rescan(bool full) {
   std::lock_guard<std::mutex> g(apply_mu_);
-  if (active_.empty()) return;
+  int64_t now = monotonic_ns();
+  // Only young processes are looked at (first seen less than 2 s ago: a fork keeps its pid
+  // through exec and the loader maps the target a little later), plus everything on a
+  // full rescan (every 30 s, and at start): an idle machine costs one /proc listing.
+  std::vector<pid_t> candidates;
+  std::map<pid_t, int64_t> seen;
+  pid_t self = getpid();
+  for (pid_t pid : proc::list_processes()) {
+    if (pid == self) continue;
+    auto it = seen_.find(pid);
+    int64_t first = it == seen_.end() ? now : it->second;
+    seen[pid] = first;
+    if (full || now - first < 2'000'000'000LL) candidates.push_back(pid);
+  }
+  seen_ = std::move(seen);
+  if (active_.empty() || candidates.empty()) return;
   ulp::ApplyOptions opts;
   for (auto& [id, a] : active_) {
     opts.version = a.version;
-    for (pid_t pid : ulp::processes_mapping("", a.obj->meta.target_build_id, cache_, {})) {
+    const std::string& build_id = a.obj->meta.target_build_id;
+    for (pid_t pid : candidates) {
+      if (failures_.count({id, pid})) continue;
+      auto maps = proc::read_maps(pid);
+      if (!maps) continue;
+      bool maps_target = false;
+      for (const auto& o : proc::group_objects(*maps)) {
+        auto bid = cache_.build_id(pid, o);
+        if (bid && *bid == build_id) {
+          maps_target = true;
+          break;
+        }
+      }
+      if (!maps_target) continue;
       std::pair<pid_t, uint64_t> key{pid, start_time(pid)};
-      if (done_[id].count(key) || failures_.count({id, pid})) continue;
+      if (done_[id].count(key)) continue;
       auto reg = ulp::read_registry(pid);
       if (reg && *reg) {
         const auto* p = (*reg)->find_by_id(id);
@@ -694,6 +725,7 @@ void Agent::watch_processes() {
   }
   const int64_t period_ns = connector ? 5'000'000'000LL : 400'000'000LL;
   int64_t next_periodic = monotonic_ns() + period_ns;
+  int64_t next_full = 0;
   std::vector<char> buf(8192);
   while (!g_stop) {
     int64_t now = monotonic_ns();
@@ -724,7 +756,9 @@ void Agent::watch_processes() {
     if (due_event || now >= next_periodic) {
       if (due_event) rescan_due_ns_ = 0;
       if (now >= next_periodic) next_periodic = now + period_ns;
-      rescan();
+      bool full = full_rescan_.exchange(false) || now >= next_full;
+      if (full) next_full = now + 30'000'000'000LL;
+      rescan(full);
     }
   }
 }
