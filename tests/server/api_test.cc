@@ -349,8 +349,10 @@ TEST_P(ApiTest, ChunkedJsonBodiesAreRefused) {
   r = c.Post(
       "/v1/checkin", {{"Authorization", "Bearer " + m}},
       [&body](size_t offset, httplib::DataSink& sink) {
-        if (offset == 0) sink.write(body.data(), body.size());
-        else sink.done();
+        if (offset == 0)
+          sink.write(body.data(), body.size());
+        else
+          sink.done();
         return true;
       },
       "application/json");
@@ -404,6 +406,79 @@ TEST_P(ApiTest, UpstreamMirrorCopiesBundlesAndPromotionsAfterVerifyingThemLocall
 
 INSTANTIATE_TEST_SUITE_P(Backends, ApiTest, ::testing::ValuesIn(testing::backends()),
                          [](const auto& info) { return info.param; });
+
+TEST(ApiScaleOut, TwoServersOverOnePostgresqlShareTokensCatalogueAndFleet) {
+  testing::PgServer& pg = testing::PgServer::get();
+  ASSERT_FALSE(pg.url().empty()) << pg.error();
+  pg.reset();
+  testing::Publisher pub;
+  testing::TempDir data;
+  struct Running {
+    std::unique_ptr<Server> server;
+    std::thread thread;
+    int port = 0;
+    ~Running() {
+      server->stop();
+      thread.join();
+    }
+  };
+  std::vector<std::unique_ptr<Running>> servers;
+  std::string admin;
+  for (int i = 0; i < 2; ++i) {
+    ServeOptions o;
+    o.listen = "127.0.0.1:0";
+    o.data_dir = data.path();
+    o.trust_dir = pub.trust_dir;
+    auto store = open_storage(pg.url());
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    auto r = std::make_unique<Running>();
+    r->server = std::make_unique<Server>(o, std::move(*store));
+    auto token = r->server->ensure_admin_token();
+    ASSERT_TRUE(token.ok());
+    if (i == 0)
+      admin = *token;
+    else
+      EXPECT_EQ(*token, "") << "the second server made another admin token";
+    r->port = *r->server->bind();
+    Server* s = r->server.get();
+    r->thread = std::thread([s] { (void)s->serve(); });
+    servers.push_back(std::move(r));
+  }
+  auto client = [&](int i, const std::string& token) {
+    return *ApiClient::make("http://127.0.0.1:" + std::to_string(servers[i]->port), token);
+  };
+  auto publish = [&](int64_t version) {
+    BundleSpec spec;
+    spec.version = version;
+    return client(0, admin).post_bytes("/v1/bundles?tier=stable", make_bundle(pub, spec));
+  };
+  ASSERT_TRUE(publish(1).ok());
+  // Enroll through server B with the admin token made by server A.
+  auto enroll = client(1, admin).post_json("/v1/tokens", {{"kind", "enroll"}, {"tier", "stable"}});
+  ASSERT_TRUE(enroll.ok()) << enroll.error().message;
+  auto m = client(1, (*enroll)["token"]).post_json("/v1/enroll", {{"machine_id", "far"}});
+  ASSERT_TRUE(m.ok());
+  std::string machine = (*m)["token"];
+  auto c1 = client(1, machine).post_json("/v1/checkin", checkin_body({kBuildIdA}));
+  ASSERT_TRUE(c1.ok());
+  ASSERT_EQ((*c1)["bundles"].size(), 1u);
+  // A publish on A reaches B's check-ins once B's cache revalidates (at most a second).
+  ASSERT_TRUE(publish(2).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(kGenerationTtlMs + 100));
+  auto c2 = client(1, machine).post_json("/v1/checkin", checkin_body({kBuildIdA}));
+  ASSERT_TRUE(c2.ok());
+  ASSERT_EQ((*c2)["bundles"].size(), 1u);
+  EXPECT_EQ((*c2)["bundles"][0]["version"], 2);
+  // A report through A shows in the fleet view of B.
+  ASSERT_TRUE(
+      client(0, machine)
+          .post_json("/v1/reports",
+                     {{"reports", {{{"id", "fix-libfoo"}, {"version", 2}, {"state", "applied"}}}}})
+          .ok());
+  auto fleet = client(1, admin).get_json("/v1/fleet");
+  ASSERT_TRUE(fleet.ok());
+  EXPECT_EQ((*fleet)["machines"]["by_state"]["up-to-date"], 1);
+}
 
 TEST(ApiLimits, EachTokenHasItsOwnRateLimit) {
   ServeOptions opts;
