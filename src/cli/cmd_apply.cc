@@ -2,7 +2,12 @@
 //   FILE is a patch object from `nines build` or a signed bundle.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <thread>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/commands.h"
 #include "klp/cli.h"
@@ -48,24 +53,42 @@ int apply_userspace(const ApplyArgs& a, ulp::PatchObject& patch, int64_t version
   opts.version = version;
   opts.allow_downgrade = a.allow_downgrade;
   return run_in_worker([&]() -> int {
-    int failures = 0;
-    for (pid_t pid : pids) {
-      auto out = ulp::apply_patch(patch, pid, opts, cache);
-      if (!out) {
-        ++failures;
-        std::printf("pid %d: FAILED: %s\n", pid, out.error().message.c_str());
-        continue;
+    // Many processes (--all) are patched by one thread per core, each with its own ELF
+    // cache: a ptrace tracee belongs to the thread that attached it, so each thread
+    // carries its processes through the whole pipeline. Lines are printed in pid order.
+    std::vector<std::string> lines(pids.size());
+    std::vector<char> failed(pids.size(), 0);
+    auto work = [&](size_t first, size_t step, ulp::ElfCache& c) {
+      for (size_t i = first; i < pids.size(); i += step) {
+        pid_t pid = pids[i];
+        auto out = ulp::apply_patch(patch, pid, opts, c);
+        if (!out) {
+          failed[i] = 1;
+          lines[i] = fmt::format("pid {}: FAILED: {}", pid, out.error().message);
+        } else if (out->action == "already applied") {
+          lines[i] = fmt::format("pid {}: {} already applied", pid, patch.meta.id);
+        } else {
+          lines[i] = fmt::format("pid {}: {} {}: switched {}; stop window {:.0f} us", pid, out->action,
+                                 patch.meta.id, fmt::join(out->functions, ", "), out->stop_us);
+        }
+        if (step == 1) {  // one thread: report as we go
+          std::printf("%s\n", lines[i].c_str());
+          std::fflush(stdout);
+        }
       }
-      if (out->action == "already applied") {
-        std::printf("pid %d: %s already applied\n", pid, patch.meta.id.c_str());
-        continue;
-      }
-      std::string fns;
-      for (const auto& f : out->functions) fns += (fns.empty() ? "" : ", ") + f;
-      std::printf("pid %d: %s %s: switched %s; stop window %.0f us\n", pid, out->action.c_str(),
-                  patch.meta.id.c_str(), fns.c_str(), out->stop_us);
-      std::fflush(stdout);
+    };
+    size_t threads = pids.size() >= 16 ? std::min<size_t>(std::thread::hardware_concurrency(), 8) : 1;
+    if (const char* env = std::getenv("NINES_APPLY_THREADS")) threads = std::max(1, std::atoi(env));
+    if (threads <= 1) {
+      work(0, 1, cache);
+    } else {
+      std::vector<ulp::ElfCache> caches(threads);
+      std::vector<std::thread> pool;
+      for (size_t t = 0; t < threads; ++t) pool.emplace_back([&, t] { work(t, threads, caches[t]); });
+      for (auto& th : pool) th.join();
+      for (const auto& l : lines) std::printf("%s\n", l.c_str());
     }
+    size_t failures = static_cast<size_t>(std::count(failed.begin(), failed.end(), 1));
     if (pids.size() > 1)
       std::printf("%zu of %zu processes patched\n", pids.size() - failures, pids.size());
     return failures ? 1 : 0;
