@@ -183,7 +183,14 @@ class Agent {
   void reconcile();
   void check(bool retry_interrupted);
   Result<std::vector<json>> checkin(server::ApiClient& api);
-  std::vector<std::string> build_ids();
+  struct Snapshot {
+    std::map<pid_t, std::set<std::string>> build_ids;  // executable objects per process
+    std::set<pid_t> with_registry;                     // processes nines patched
+    std::vector<std::string> all_build_ids() const;
+  };
+  Snapshot snapshot();
+  std::optional<Snapshot> check_snapshot_;  // the check's own pass, reused by its status
+  bool applied_in_check_ = false;
   void process_row(PatchRow& row, server::ApiClient* api);
   Status download(server::ApiClient& api, const PatchRow& row);
   void apply_row(PatchRow& row, const bundle::Bundle& b);
@@ -209,6 +216,7 @@ class Agent {
   bool refresh_ = false, retry_ = false, disable_ = false;
   uint64_t checks_done_ = 0, disables_done_ = 0;
   json last_disable_;
+  json last_status_;  // what the last save_status built (running), answered by refresh
   int64_t started_ = unix_now();
   int64_t last_check_ = 0, next_check_ = 0;
   std::string last_result_ = "no check yet";
@@ -351,30 +359,44 @@ void Agent::reconcile() {
   rescan_due_ns_ = monotonic_ns();
 }
 
-std::vector<std::string> Agent::build_ids() {
-  std::set<std::string> ids;
+Agent::Snapshot Agent::snapshot() {
+  // One pass over /proc (one maps read per process) serves the check-in and the status.
+  Snapshot snap;
   std::lock_guard<std::mutex> g(apply_mu_);
   pid_t self = getpid();
   for (pid_t pid : proc::list_processes()) {
     if (pid == self) continue;
     auto maps = proc::read_maps(pid);
     if (!maps) continue;
+    auto& ids = snap.build_ids[pid];
     for (const auto& o : proc::group_objects(*maps)) {
+      if (o.path.find(ulp::kRegistryName) != std::string::npos) {
+        snap.with_registry.insert(pid);
+        continue;
+      }
       bool exec = false;
       for (const auto& m : o.maps) exec |= m.exec;
       if (!exec) continue;
-      if (auto id = cache_.build_id(pid, o)) ids.insert(*id);
+      if (auto id = cache_.build_id(pid, o); id && !id->empty()) ids.insert(*id);
     }
-    if (ids.size() >= 20000) break;
   }
-  return {ids.begin(), ids.end()};
+  return snap;
+}
+
+std::vector<std::string> Agent::Snapshot::all_build_ids() const {
+  std::set<std::string> all;
+  for (const auto& [pid, ids] : build_ids) {
+    all.insert(ids.begin(), ids.end());
+    if (all.size() >= 20000) break;
+  }
+  return {all.begin(), all.end()};
 }
 
 Result<std::vector<json>> Agent::checkin(server::ApiClient& api) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   json body = {{"name", host}, {"arch", "x86_64"}, {"kernel_release", kernel_release()},
-               {"build_ids", build_ids()}};
+               {"build_ids", check_snapshot_ ? check_snapshot_->all_build_ids() : snapshot().all_build_ids()}};
   auto r = NINES_TRY(api.post_json("/v1/checkin", body));
   std::vector<json> out;
   if (r.contains("bundles") && r["bundles"].is_array())
@@ -401,6 +423,7 @@ Status Agent::download(server::ApiClient& api, const PatchRow& row) {
 void Agent::apply_row(PatchRow& row, const bundle::Bundle& b) {
   // The journal first: a crash from here on leaves "applying", which the next start turns
   // into "interrupted" instead of retrying.
+  applied_in_check_ = true;
   row.state = "applying";
   row.reason.clear();
   (void)db_->upsert(row);
@@ -525,6 +548,8 @@ void Agent::report(server::ApiClient& api) {
 
 void Agent::check(bool retry_interrupted) {
   int64_t now = unix_now();
+  applied_in_check_ = false;
+  check_snapshot_.reset();
   auto en = db_->get("enabled");
   enabled_ = en && *en && **en == "1";
   if (retry_interrupted) {
@@ -558,6 +583,7 @@ void Agent::check(bool retry_interrupted) {
       if (last_result_.rfind("error", 0) != 0)
         last_result_ = "error: not enrolled or no remote-server (run `nines enable TOKEN --server URL`)";
     } else {
+      check_snapshot_ = snapshot();
       auto offers = checkin(*api);
       if (!offers) {
         server_ok = false;
@@ -622,6 +648,7 @@ void Agent::check(bool retry_interrupted) {
     for (auto& [id, r] : newest)
       if (r->state == "deferred" && r->until_unix > 0) next_check_ = std::min(next_check_, r->until_unix + 1);
   save_status();
+  check_snapshot_.reset();
 }
 
 void Agent::rescan(bool full) {
@@ -629,7 +656,7 @@ void Agent::rescan(bool full) {
   int64_t now = monotonic_ns();
   // Only young processes are looked at (first seen less than 2 s ago: a fork keeps its pid
   // through exec and the loader maps the target a little later), plus everything on a
-  // full rescan (every 30 s, and at start): an idle machine costs one /proc listing.
+  // full rescan (every 5 min, and at start): an idle machine costs one /proc listing.
   std::vector<pid_t> candidates;
   std::map<pid_t, int64_t> seen;
   pid_t self = getpid();
@@ -722,10 +749,12 @@ void Agent::watch_processes() {
       if (!connector) errno = ENOTSUP;
     }
     if (!connector) spdlog::info("proc connector unavailable ({}); rescanning /proc every 400 ms", strerror(errno));
+    else spdlog::info("proc connector: process events trigger rescans");
   }
   const int64_t period_ns = connector ? 5'000'000'000LL : 400'000'000LL;
   int64_t next_periodic = monotonic_ns() + period_ns;
   int64_t next_full = 0;
+  int64_t last_rescan = 0;
   std::vector<char> buf(8192);
   while (!g_stop) {
     int64_t now = monotonic_ns();
@@ -746,7 +775,10 @@ void Agent::watch_processes() {
           }
         }
         // The loader maps the target a few ms after exec: look now and again shortly.
-        if (spawned && rescan_due_ns_.load() == 0) rescan_due_ns_ = monotonic_ns() + 20'000'000;
+        // On a busy machine events come by the hundred per second: at most one rescan per
+        // 200 ms, still well inside the 1 s promise.
+        if (spawned && rescan_due_ns_.load() == 0)
+          rescan_due_ns_ = std::max(monotonic_ns() + 20'000'000, last_rescan + 200'000'000);
       }
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(timeout));
@@ -756,8 +788,9 @@ void Agent::watch_processes() {
     if (due_event || now >= next_periodic) {
       if (due_event) rescan_due_ns_ = 0;
       if (now >= next_periodic) next_periodic = now + period_ns;
+      last_rescan = now;
       bool full = full_rescan_.exchange(false) || now >= next_full;
-      if (full) next_full = now + 30'000'000'000LL;
+      if (full) next_full = now + 300'000'000'000LL;  // catches a late dlopen of a target
       rescan(full);
     }
   }
@@ -766,6 +799,8 @@ void Agent::watch_processes() {
 json Agent::status() {
   json s;
   std::lock_guard<std::mutex> g(mu_);
+  // The check's own /proc pass when nothing was applied since, else a fresh one.
+  Snapshot snap = check_snapshot_ && !applied_in_check_ ? *check_snapshot_ : snapshot();
   int64_t now = unix_now();
   s["agent"] = {{"running", true}, {"pid", getpid()}, {"version", NINES_VERSION},
                 {"started", format_rfc3339(started_)}, {"uptime_s", now - started_}};
@@ -813,7 +848,7 @@ json Agent::status() {
                            {"state", r->state}, {"reason", r->reason}, {"until", p["until"]}});
       if (r->kind != "userspace") continue;
       std::set<pid_t> patched;
-      for (pid_t pid : ulp::processes_with_patch(r->id, {})) {
+      for (pid_t pid : snap.with_registry) {
         auto reg = ulp::read_registry(pid);
         if (reg && *reg)
           if (const auto* ap = (*reg)->find_by_id(r->id); ap && ap->version >= r->version) patched.insert(pid);
@@ -821,8 +856,8 @@ json Agent::status() {
       json t = {{"name", r->target_name}, {"build_id", r->target_build_id}, {"patch", r->id},
                 {"version", r->version}, {"patched", json::array()}, {"not_patched", json::array()}};
       for (pid_t pid : patched) t["patched"].push_back(pid);
-      for (pid_t pid : ulp::processes_mapping("", r->target_build_id, cache_, {})) {
-        if (patched.count(pid)) continue;
+      for (const auto& [pid, ids] : snap.build_ids) {
+        if (patched.count(pid) || !ids.count(r->target_build_id)) continue;
         std::string why = r->state == "applied" ? "pending (new process)" : r->state + ": " + r->reason;
         if (auto f = failures_.find({r->id, pid}); f != failures_.end()) why = "apply failed: " + f->second;
         t["not_patched"].push_back({{"pid", pid}, {"reason", why}});
@@ -841,6 +876,7 @@ void Agent::save_status() {
   mu_.unlock();
   json s = status();
   mu_.lock();
+  last_status_ = s;
   {
     std::lock_guard<std::mutex> g(metrics_mu_);
     m_states_.clear();
@@ -894,8 +930,7 @@ void Agent::serve_socket(Fd s) {
       retry_ |= line == "refresh-retry";
       cv_.notify_all();
       cv_.wait_for(l, std::chrono::seconds(120), [&] { return checks_done_ >= target || g_stop; });
-      l.unlock();
-      answer = status();
+      answer = last_status_;
     } else if (line == "disable") {
       std::unique_lock<std::mutex> l(mu_);
       uint64_t target = disables_done_ + 1;

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Agent costs (issue 7 targets: idle resident memory <= 10 MB, no measurable CPU between
+# checks, a check with nothing new <= 50 ms of CPU with 500 processes). Runs a real
+# `nines serve`, one published patch applied to 10 target processes, 490 other processes,
+# and the agent, all inside a private PID namespace.
+# Usage: bench/agent_bench.sh BUILD_DIR [PROCESSES]   (root; needs unshare)
+set -euo pipefail
+if [ -z "${NINES_AGENT_BENCH_IN_PIDNS:-}" ]; then
+  exec unshare --pid --fork --mount-proc env NINES_AGENT_BENCH_IN_PIDNS=1 "$0" "$@"
+fi
+BUILD="$(cd "$1" && pwd)"
+NPROC="${2:-500}"
+NINES="$BUILD/src/cli/nines"
+ULP="$(cd "$(dirname "$0")/../tests/ulp" && pwd)"
+T="$(mktemp -d /tmp/nines-agent-bench-XXXXXX)"
+export NINES_ROOT="$T/root"
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
+cd "$T"
+gcc -O2 -fPIC -shared -Wl,--build-id -o libulptarget.so "$ULP/fixtures/libulptarget.c"
+gcc -O2 -o ulptarget "$ULP/fixtures/ulptarget.c" -L. -lulptarget -Wl,-rpath,"$T" -lpthread
+"$NINES" build --target libulptarget.so --id fix-lib -o v1.patch "$ULP/patches/lib_v1.c" >/dev/null
+"$NINES" keygen -o keys >/dev/null
+mkdir trust && cp keys/publisher.pub trust/
+cat >v1.toml <<'TOML'
+id = "fix-lib"
+version = 1
+kind = "userspace"
+published = "2026-11-01T00:00:00Z"
+[[cves]]
+id = "CVE-2026-0001"
+severity = "critical"
+description = "bench"
+url = "https://example.org/cve"
+TOML
+"$NINES" bundle create --patch v1.patch --manifest v1.toml --key keys/publisher.key -o v1.bundle >/dev/null
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+URL="http://127.0.0.1:$PORT"
+"$NINES" serve --listen "127.0.0.1:$PORT" --data "$T/data" --trust "$T/trust" >serve.log 2>&1 &
+for _ in $(seq 100); do curl -sf "$URL/v1/health" >/dev/null 2>&1 && break; sleep 0.1; done
+ADMIN=$(cat data/admin-token)
+ENROLL=$("$NINES" admin --server "$URL" --admin-token "$ADMIN" token create --tier stable)
+"$NINES" admin --server "$URL" --admin-token "$ADMIN" publish v1.bundle --tier stable >/dev/null
+for i in $(seq 10); do mkfifo "in$i"; ./ulptarget 0 <"in$i" >/dev/null 2>&1 & exec {fd}>"in$i"; done
+for i in $(seq $((NPROC - 10))); do sleep 100000 & done
+"$NINES" config trust-dir="$T/trust" check-interval=1h >/dev/null
+"$NINES" enable "$ENROLL" --server "$URL" >/dev/null
+"$NINES" agent >agent.log 2>&1 &
+AGENT=$!
+for _ in $(seq 100); do [ -S "$NINES_ROOT/run/nines/agent.sock" ] && break; sleep 0.1; done
+for _ in $(seq 100); do
+  "$NINES" status --format json | grep -q '"state": "applied"' && break; sleep 0.2
+done
+cpu_ms() { awk '{print ($14 + $15) * 1000 / '"$(getconf CLK_TCK)"'}' "/proc/$AGENT/stat"; }
+sleep 3
+RSS=$(awk '/VmRSS/ {print $2}' "/proc/$AGENT/status")
+PSS=$(awk '/^Pss:/ {print $2}' "/proc/$AGENT/smaps_rollup")
+PRIV=$(awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$AGENT/smaps_rollup")
+C0=$(cpu_ms); sleep 10; C1=$(cpu_ms)
+R=()
+for i in 1 2 3 4 5; do
+  a=$(cpu_ms); "$NINES" refresh >/dev/null; b=$(cpu_ms)
+  R+=("$(echo "$b - $a" | bc)")
+done
+PATCHED=$("$NINES" status --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["targets"][0]["patched"]))')
+echo "processes: $NPROC (patched: $PATCHED)"
+echo "idle resident memory: RSS $RSS kB, PSS $PSS kB, private $PRIV kB (shared libraries of the one nines binary: libcrypto, gnutls via libpq, ...)"
+echo "idle CPU over 10 s: $(echo "$C1 - $C0" | bc) ms"
+echo "CPU per check with nothing new (5 runs, ms, clock tick $((1000 / $(getconf CLK_TCK))) ms): ${R[*]}"
