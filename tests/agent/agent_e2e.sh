@@ -305,4 +305,12 @@ state_is fix-lib reverted || fail "fix-lib state after disable: $(patch_field fi
 "$NINES" refresh >/dev/null 2>&1 || true
 sleep 1
 expect "$P1" "lib=1 " "exe=10" "nothing applied after disable"
+
+step "enable again re-applies; disable with no agent running reverts by itself"
+"$NINES" enable "$ENROLL" --server "$URL" >/dev/null || fail "enable again"
+wait_for 15 "re-applied after enable" lib_is "$P1" 3
+stop_agent
+"$NINES" disable >dis2.txt || { cat dis2.txt; fail "disable without an agent"; }
+grep -q "reverted fix-lib in pid $P1" dis2.txt || { cat dis2.txt; fail "disable without an agent did not say what it reverted"; }
+for p in "$P1" "$P2" "$P3" "$P4"; do expect "$p" "lib=1 " "exe=10" "disable without an agent"; done
 echo "agent_e2e: all checks passed"
