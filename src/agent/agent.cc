@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstring>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <random>
@@ -152,8 +152,10 @@ struct ActivePatch {
   int64_t version = 0;
 };
 
-Result<bundle::Bundle> read_cached_bundle(const Paths& paths, const PatchRow& row, const std::string& trust) {
-  auto bytes = NINES_TRY(read_file(paths.bundle_dir() + "/" + row.sha256 + ".bundle", bundle::kMaxBundleBytes));
+Result<bundle::Bundle> read_cached_bundle(const Paths& paths, const PatchRow& row,
+                                          const std::string& trust) {
+  auto bytes = NINES_TRY(
+      read_file(paths.bundle_dir() + "/" + row.sha256 + ".bundle", bundle::kMaxBundleBytes));
   auto b = bundle::open_verified(bytes, trust);
   if (!b) return b.error().wrap(fmt::format("verify bundle {} version {}", row.id, row.version));
   return b;
@@ -195,7 +197,7 @@ class Agent {
   Status download(server::ApiClient& api, const PatchRow& row);
   void apply_row(PatchRow& row, const bundle::Bundle& b);
   void report(server::ApiClient& api);
-  void rescan(bool full);  // new processes
+  void rescan(bool full);          // new processes
   std::map<pid_t, int64_t> seen_;  // under apply_mu_: pid -> first seen (monotonic ns)
   std::atomic<bool> full_rescan_{true};
   json status();
@@ -223,11 +225,11 @@ class Agent {
   int64_t backoff_s_ = 0;
   bool enabled_ = false;
 
-  std::mutex apply_mu_;  // serializes ptrace work (apply, revert, rescans)
-  ulp::ElfCache cache_;  // under apply_mu_
-  std::map<std::string, ActivePatch> active_;                        // under apply_mu_
+  std::mutex apply_mu_;                        // serializes ptrace work (apply, revert, rescans)
+  ulp::ElfCache cache_;                        // under apply_mu_
+  std::map<std::string, ActivePatch> active_;  // under apply_mu_
   std::map<std::string, std::set<std::pair<pid_t, uint64_t>>> done_;  // per patch: handled
-  std::map<std::pair<std::string, pid_t>, std::string> failures_;    // per patch and pid
+  std::map<std::pair<std::string, pid_t>, std::string> failures_;     // per patch and pid
   std::atomic<int64_t> rescan_due_ns_{0};
 
   // Metrics (metrics-listen): counters are atomics, the per-state counts are refreshed by
@@ -251,14 +253,18 @@ std::string Agent::render_metrics() {
     o += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, v);
   };
   counter("nines_agent_checks_total", "Checks with the server", m_checks_);
-  counter("nines_agent_check_failures_total", "Checks that could not reach the server", m_check_failures_);
+  counter("nines_agent_check_failures_total", "Checks that could not reach the server",
+          m_check_failures_);
   counter("nines_agent_process_applies_total", "Patches applied to a process", m_applies_);
-  counter("nines_agent_process_apply_failures_total", "Failed applies to a process", m_apply_failures_);
+  counter("nines_agent_process_apply_failures_total", "Failed applies to a process",
+          m_apply_failures_);
   gauge("nines_agent_last_check_timestamp_seconds", "Time of the last check", m_last_check_);
   gauge("nines_agent_next_check_timestamp_seconds", "Time of the next check", m_next_check_);
-  o += "# HELP nines_agent_patches Offered patches (newest version of each) by state\n# TYPE nines_agent_patches gauge\n";
+  o += "# HELP nines_agent_patches Offered patches (newest version of each) by state\n# TYPE "
+       "nines_agent_patches gauge\n";
   std::lock_guard<std::mutex> g(metrics_mu_);
-  for (const auto& [state, n] : m_states_) o += fmt::format("nines_agent_patches{{state=\"{}\"}} {}\n", state, n);
+  for (const auto& [state, n] : m_states_)
+    o += fmt::format("nines_agent_patches{{state=\"{}\"}} {}\n", state, n);
   return o;
 }
 
@@ -278,7 +284,9 @@ void Agent::update_metrics_server() {
 
 void Agent::reload_policy(bool force) {
   struct stat st {};
-  int64_t m = ::stat(paths_.config_file.c_str(), &st) == 0 ? st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec : 0;
+  int64_t m = ::stat(paths_.config_file.c_str(), &st) == 0
+                  ? st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec
+                  : 0;
   if (!force && m == config_mtime_) return;
   config_mtime_ = m;
   auto p = load_policy(paths_.config_file);
@@ -304,7 +312,8 @@ void Agent::reload_policy(bool force) {
 std::optional<server::ApiClient> Agent::client() {
   auto token = read_file(paths_.token_file(), 4096);
   if (!token || policy_.remote_server.empty()) return std::nullopt;
-  auto c = server::ApiClient::make(policy_.remote_server, std::string(trim(*token)), policy_.ca_certs);
+  auto c =
+      server::ApiClient::make(policy_.remote_server, std::string(trim(*token)), policy_.ca_certs);
   if (!c) {
     last_result_ = "error: " + c.error().message;
     return std::nullopt;
@@ -395,8 +404,11 @@ std::vector<std::string> Agent::Snapshot::all_build_ids() const {
 Result<std::vector<json>> Agent::checkin(server::ApiClient& api) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  json body = {{"name", host}, {"arch", "x86_64"}, {"kernel_release", kernel_release()},
-               {"build_ids", check_snapshot_ ? check_snapshot_->all_build_ids() : snapshot().all_build_ids()}};
+  json body = {{"name", host},
+               {"arch", "x86_64"},
+               {"kernel_release", kernel_release()},
+               {"build_ids",
+                check_snapshot_ ? check_snapshot_->all_build_ids() : snapshot().all_build_ids()}};
   auto r = NINES_TRY(api.post_json("/v1/checkin", body));
   std::vector<json> out;
   if (r.contains("bundles") && r["bundles"].is_array())
@@ -414,8 +426,8 @@ Status Agent::download(server::ApiClient& api, const PatchRow& row) {
   // The digest the server named must be the digest of what arrived.
   auto got = bundle::sha256_hex(r.body);
   if (got != row.sha256)
-    return make_error("download bundle {} version {}: sha256 {} does not match the offered {}", row.id,
-                      row.version, got, row.sha256);
+    return make_error("download bundle {} version {}: sha256 {} does not match the offered {}",
+                      row.id, row.version, got, row.sha256);
   mkdirs(paths_.bundle_dir(), 0700);
   return write_file_atomic(file, r.body, 0600);
 }
@@ -459,7 +471,8 @@ void Agent::apply_row(PatchRow& row, const bundle::Bundle& b) {
         } else {
           failures_[{row.id, pid}] = out.error().message;
           ++m_apply_failures_;
-          if (first_error.empty()) first_error = fmt::format("pid {}: {}", pid, out.error().message);
+          if (first_error.empty())
+            first_error = fmt::format("pid {}: {}", pid, out.error().message);
           spdlog::error("{} version {}: pid {}: {}", row.id, row.version, pid, out.error().message);
         }
       }
@@ -529,7 +542,8 @@ void Agent::report(server::ApiClient& api) {
     std::string s = report_state(r.state);
     if (s.empty() || s == r.reported) continue;
     json l = {{"id", r.id}, {"version", r.version}, {"state", s}};
-    if (s != "applied" && s != "not-applicable") l["reason"] = r.reason.empty() ? s : r.reason.substr(0, 1000);
+    if (s != "applied" && s != "not-applicable")
+      l["reason"] = r.reason.empty() ? s : r.reason.substr(0, 1000);
     if (s == "not-applicable" && !r.reason.empty()) l["reason"] = r.reason.substr(0, 1000);
     lines.push_back(l);
     sent.push_back(&r);
@@ -581,7 +595,8 @@ void Agent::check(bool retry_interrupted) {
     if (!api) {
       server_ok = false;
       if (last_result_.rfind("error", 0) != 0)
-        last_result_ = "error: not enrolled or no remote-server (run `nines enable TOKEN --server URL`)";
+        last_result_ =
+            "error: not enrolled or no remote-server (run `nines enable TOKEN --server URL`)";
     } else {
       check_snapshot_ = snapshot();
       auto offers = checkin(*api);
@@ -646,7 +661,8 @@ void Agent::check(bool retry_interrupted) {
   // A patch waiting for its delay is looked at again when it becomes due.
   if (rows)
     for (auto& [id, r] : newest)
-      if (r->state == "deferred" && r->until_unix > 0) next_check_ = std::min(next_check_, r->until_unix + 1);
+      if (r->state == "deferred" && r->until_unix > 0)
+        next_check_ = std::min(next_check_, r->until_unix + 1);
   save_status();
   check_snapshot_.reset();
 }
@@ -701,8 +717,8 @@ void Agent::rescan(bool full) {
       if (out) {
         done_[id].insert(key);
         ++m_applies_;
-        spdlog::info("{} version {}: new process {}: {} in {:.1f} ms", id, a.version, pid, out->action,
-                     sw.elapsed_us() / 1000);
+        spdlog::info("{} version {}: new process {}: {} in {:.1f} ms", id, a.version, pid,
+                     out->action, sw.elapsed_us() / 1000);
       } else {
         failures_[{id, pid}] = out.error().message;
         ++m_apply_failures_;
@@ -748,8 +764,11 @@ void Agent::watch_processes() {
       connector = ::poll(&p, 1, 200) > 0;
       if (!connector) errno = ENOTSUP;
     }
-    if (!connector) spdlog::info("proc connector unavailable ({}); rescanning /proc every 400 ms", strerror(errno));
-    else spdlog::info("proc connector: process events trigger rescans");
+    if (!connector)
+      spdlog::info("proc connector unavailable ({}); rescanning /proc every 400 ms",
+                   strerror(errno));
+    else
+      spdlog::info("proc connector: process events trigger rescans");
   }
   const int64_t period_ns = connector ? 5'000'000'000LL : 400'000'000LL;
   int64_t next_periodic = monotonic_ns() + period_ns;
@@ -758,7 +777,8 @@ void Agent::watch_processes() {
   std::vector<char> buf(8192);
   while (!g_stop) {
     int64_t now = monotonic_ns();
-    int64_t due = std::min(next_periodic, rescan_due_ns_.load() > 0 ? rescan_due_ns_.load() : next_periodic);
+    int64_t due =
+        std::min(next_periodic, rescan_due_ns_.load() > 0 ? rescan_due_ns_.load() : next_periodic);
     int timeout = static_cast<int>(std::clamp<int64_t>((due - now) / 1'000'000, 0, 500));
     if (connector) {
       pollfd p{nl.get(), POLLIN, 0};
@@ -766,12 +786,13 @@ void Agent::watch_processes() {
         bool spawned = false;
         ssize_t n;
         while ((n = ::recv(nl.get(), buf.data(), buf.size(), 0)) > 0) {
-          for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, static_cast<size_t>(n));
-               h = NLMSG_NEXT(h, n)) {
+          for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data());
+               NLMSG_OK(h, static_cast<size_t>(n)); h = NLMSG_NEXT(h, n)) {
             auto* c = reinterpret_cast<cn_msg*>(NLMSG_DATA(h));
             if (c->len < sizeof(proc_event)) continue;
             auto* ev = reinterpret_cast<proc_event*>(c->data);
-            spawned |= ev->what == proc_event::PROC_EVENT_EXEC || ev->what == proc_event::PROC_EVENT_FORK;
+            spawned |=
+                ev->what == proc_event::PROC_EVENT_EXEC || ev->what == proc_event::PROC_EVENT_FORK;
           }
         }
         // The loader maps the target a few ms after exec: look now and again shortly.
@@ -802,8 +823,11 @@ json Agent::status() {
   // The check's own /proc pass when nothing was applied since, else a fresh one.
   Snapshot snap = check_snapshot_ && !applied_in_check_ ? *check_snapshot_ : snapshot();
   int64_t now = unix_now();
-  s["agent"] = {{"running", true}, {"pid", getpid()}, {"version", NINES_VERSION},
-                {"started", format_rfc3339(started_)}, {"uptime_s", now - started_}};
+  s["agent"] = {{"running", true},
+                {"pid", getpid()},
+                {"version", NINES_VERSION},
+                {"started", format_rfc3339(started_)},
+                {"uptime_s", now - started_}};
   s["machine_id"] = machine_id(paths_);
   s["enabled"] = enabled_;
   s["server"] = policy_.remote_server;
@@ -817,12 +841,16 @@ json Agent::status() {
   s["policy"] = pol;
   int64_t bt = boot_unix();
   std::string lp = livepatch_unavailable_reason();
-  json kernel = {{"release", kernel_release()}, {"version", kernel_version()},
-                 {"livepatch", lp.empty()}, {"livepatch_reason", lp}, {"patches", json::array()}};
+  json kernel = {{"release", kernel_release()},
+                 {"version", kernel_version()},
+                 {"livepatch", lp.empty()},
+                 {"livepatch_reason", lp},
+                 {"patches", json::array()}};
   if (lp.empty())
     if (auto k = klp::list())
       for (const auto& p : *k)
-        kernel["patches"].push_back({{"id", p.id}, {"version", p.version}, {"module", p.module_name}});
+        kernel["patches"].push_back(
+            {{"id", p.id}, {"version", p.version}, {"module", p.module_name}});
   s["kernel"] = kernel;
   s["boot_time"] = bt ? json(format_rfc3339(bt)) : json(nullptr);
   s["uptime_s"] = bt ? now - bt : 0;
@@ -835,31 +863,46 @@ json Agent::status() {
       if (!newest.count(r.id) || newest[r.id]->version < r.version) newest[r.id] = &r;
     std::lock_guard<std::mutex> ga(apply_mu_);
     for (const auto& [id, r] : newest) {
-      json p = {{"id", r->id}, {"version", r->version}, {"kind", r->kind}, {"state", r->state},
-                {"reason", r->reason}, {"target", r->target_name}, {"target_build_id", r->target_build_id},
-                {"published", r->published_unix ? json(format_rfc3339(r->published_unix)) : json(nullptr)},
+      json p = {{"id", r->id},
+                {"version", r->version},
+                {"kind", r->kind},
+                {"state", r->state},
+                {"reason", r->reason},
+                {"target", r->target_name},
+                {"target_build_id", r->target_build_id},
+                {"published",
+                 r->published_unix ? json(format_rfc3339(r->published_unix)) : json(nullptr)},
                 {"until", r->until_unix ? json(format_rfc3339(r->until_unix)) : json(nullptr)}};
       patches.push_back(p);
       json manifest = json::parse(r->manifest_json, nullptr, false);
       if (manifest.is_object() && manifest.contains("cves"))
         for (const auto& c : manifest["cves"])
-          fixes.push_back({{"cve", c.value("id", "")}, {"severity", c.value("severity", "")},
-                           {"patch", r->id}, {"version", r->version}, {"kind", r->kind},
-                           {"state", r->state}, {"reason", r->reason}, {"until", p["until"]}});
+          fixes.push_back({{"cve", c.value("id", "")},
+                           {"severity", c.value("severity", "")},
+                           {"patch", r->id},
+                           {"version", r->version},
+                           {"kind", r->kind},
+                           {"state", r->state},
+                           {"reason", r->reason},
+                           {"until", p["until"]}});
       if (r->kind != "userspace") continue;
       std::set<pid_t> patched;
       for (pid_t pid : snap.with_registry) {
         auto reg = ulp::read_registry(pid);
         if (reg && *reg)
-          if (const auto* ap = (*reg)->find_by_id(r->id); ap && ap->version >= r->version) patched.insert(pid);
+          if (const auto* ap = (*reg)->find_by_id(r->id); ap && ap->version >= r->version)
+            patched.insert(pid);
       }
-      json t = {{"name", r->target_name}, {"build_id", r->target_build_id}, {"patch", r->id},
-                {"version", r->version}, {"patched", json::array()}, {"not_patched", json::array()}};
+      json t = {{"name", r->target_name},   {"build_id", r->target_build_id},
+                {"patch", r->id},           {"version", r->version},
+                {"patched", json::array()}, {"not_patched", json::array()}};
       for (pid_t pid : patched) t["patched"].push_back(pid);
       for (const auto& [pid, ids] : snap.build_ids) {
         if (patched.count(pid) || !ids.count(r->target_build_id)) continue;
-        std::string why = r->state == "applied" ? "pending (new process)" : r->state + ": " + r->reason;
-        if (auto f = failures_.find({r->id, pid}); f != failures_.end()) why = "apply failed: " + f->second;
+        std::string why =
+            r->state == "applied" ? "pending (new process)" : r->state + ": " + r->reason;
+        if (auto f = failures_.find({r->id, pid}); f != failures_.end())
+          why = "apply failed: " + f->second;
         t["not_patched"].push_back({{"pid", pid}, {"reason", why}});
       }
       targets.push_back(t);
@@ -900,7 +943,8 @@ Result<Fd> Agent::open_socket() {
   mode_t old = ::umask(0077);  // root-only from the first moment
   int rc = ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
   ::umask(old);
-  if (rc != 0 || ::listen(s.get(), 16) != 0) return errno_error("agent socket " + paths_.socket_path);
+  if (rc != 0 || ::listen(s.get(), 16) != 0)
+    return errno_error("agent socket " + paths_.socket_path);
   ::chmod(paths_.socket_path.c_str(), 0600);
   return s;
 }
@@ -913,7 +957,8 @@ void Agent::serve_socket(Fd s) {
     if (!c.valid()) continue;
     ucred cred{};
     socklen_t len = sizeof cred;
-    if (::getsockopt(c.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || (cred.uid != 0 && cred.uid != getuid()))
+    if (::getsockopt(c.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+        (cred.uid != 0 && cred.uid != getuid()))
       continue;
     timeval tv{5, 0};
     ::setsockopt(c.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -936,10 +981,15 @@ void Agent::serve_socket(Fd s) {
       uint64_t target = disables_done_ + 1;
       disable_ = true;
       cv_.notify_all();
-      cv_.wait_for(l, std::chrono::seconds(300), [&] { return disables_done_ >= target || g_stop; });
+      cv_.wait_for(l, std::chrono::seconds(300),
+                   [&] { return disables_done_ >= target || g_stop; });
       answer = last_disable_;
     } else {
-      answer = {{"error", fmt::format("agent: unknown request '{}' (status, refresh, refresh-retry, disable, enable)", line)}};
+      answer = {
+          {"error",
+           fmt::format(
+               "agent: unknown request '{}' (status, refresh, refresh-retry, disable, enable)",
+               line)}};
     }
     std::string out = answer.dump() + "\n";
     (void)!::write(c.get(), out.data(), out.size());
@@ -979,7 +1029,8 @@ int Agent::run(bool once) {
   std::thread sock([this, fd = std::move(*listener)]() mutable { serve_socket(std::move(fd)); });
   std::thread watch([this] { watch_processes(); });
   sd_notify("READY=1\nSTATUS=running");
-  spdlog::info("nines agent {} started (state {}, socket {})", NINES_VERSION, paths_.state_dir, paths_.socket_path);
+  spdlog::info("nines agent {} started (state {}, socket {})", NINES_VERSION, paths_.state_dir,
+               paths_.socket_path);
   int64_t watchdog_us = 0;
   if (const char* w = std::getenv("WATCHDOG_USEC")) watchdog_us = std::atoll(w);
   int64_t last_ping = 0;
@@ -1063,7 +1114,8 @@ Result<json> request(const Paths& paths, const std::string& line, double timeout
   while ((n = ::read(s.get(), buf, sizeof buf)) > 0) out.append(buf, n);
   if (n < 0) return errno_error("agent socket " + paths.socket_path + ": read " + line);
   auto j = json::parse(out, nullptr, false);
-  if (j.is_discarded()) return make_error("agent socket {}: {}: answer is not JSON", paths.socket_path, line);
+  if (j.is_discarded())
+    return make_error("agent socket {}: {}: answer is not JSON", paths.socket_path, line);
   if (j.is_object() && j.contains("error")) return make_error("{}", j["error"].get<std::string>());
   return j;
 }
@@ -1078,7 +1130,8 @@ json revert_all(StateDb& db, const Paths& paths) {
     return out;
   }
   for (auto& r : *rows) {
-    if (r.state != "applied" && r.state != "applying" && r.state != "interrupted" && r.state != "superseded")
+    if (r.state != "applied" && r.state != "applying" && r.state != "interrupted" &&
+        r.state != "superseded")
       continue;
     bool ok = true;
     if (r.kind == "kernel") {
@@ -1113,12 +1166,14 @@ json revert_all(StateDb& db, const Paths& paths) {
 Result<json> saved_status(const Paths& paths) {
   struct stat st {};
   if (::stat(paths.state_db().c_str(), &st) != 0)
-    return make_error("status: no agent state at {} (has `nines agent` ever run?)", paths.state_db());
+    return make_error("status: no agent state at {} (has `nines agent` ever run?)",
+                      paths.state_db());
   auto db = NINES_TRY(StateDb::open(paths.state_db()));
   auto s = NINES_TRY(db.get("status"));
   if (!s) return make_error("status: the agent has saved no status yet in {}", paths.state_db());
   json j = json::parse(*s, nullptr, false);
-  if (j.is_discarded()) return make_error("status: saved status in {} is not JSON", paths.state_db());
+  if (j.is_discarded())
+    return make_error("status: saved status in {} is not JSON", paths.state_db());
   j["agent"]["running"] = false;
   j["source"] = "saved state (agent not running)";
   return j;

@@ -41,8 +41,8 @@ Paths Paths::make(const std::string& root_arg) {
 
 const std::vector<std::string>& policy_keys() {
   static const std::vector<std::string> keys = {
-      "check-interval", "severity",  "cutoff-date", "patch-delay", "tier",     "mode",
-      "remote-server",  "ca-certs",  "http-proxy",  "trust-dir",   "metrics-listen"};
+      "check-interval", "severity", "cutoff-date", "patch-delay", "tier",          "mode",
+      "remote-server",  "ca-certs", "http-proxy",  "trust-dir",   "metrics-listen"};
   return keys;
 }
 
@@ -51,11 +51,24 @@ Result<int64_t> parse_duration(const std::string& text) {
   if (s.empty()) return make_error("duration '{}': empty", text);
   int64_t mult = 1;
   switch (s.back()) {
-    case 's': mult = 1; s.remove_suffix(1); break;
-    case 'm': mult = 60; s.remove_suffix(1); break;
-    case 'h': mult = 3600; s.remove_suffix(1); break;
-    case 'd': mult = 86400; s.remove_suffix(1); break;
-    default: break;
+    case 's':
+      mult = 1;
+      s.remove_suffix(1);
+      break;
+    case 'm':
+      mult = 60;
+      s.remove_suffix(1);
+      break;
+    case 'h':
+      mult = 3600;
+      s.remove_suffix(1);
+      break;
+    case 'd':
+      mult = 86400;
+      s.remove_suffix(1);
+      break;
+    default:
+      break;
   }
   auto n = parse_u64(s);
   if (!n || *n > (uint64_t{1} << 40))
@@ -71,14 +84,17 @@ std::string format_duration(int64_t s) {
 }
 
 Status set_policy_key(Policy& p, const std::string& key, const std::string& value) {
-  auto bad = [&](const std::string& why) { return make_error("config: {}: '{}' {}", key, value, why); };
+  auto bad = [&](const std::string& why) {
+    return make_error("config: {}: '{}' {}", key, value, why);
+  };
   if (key == "check-interval") {
     auto d = parse_duration(value);
     if (!d) return Error{"config: check-interval: " + d.error().message};
     if (*d < 1) return bad("must be at least 1s");
     p.check_interval_s = *d;
   } else if (key == "severity") {
-    if (bundle::severity_rank(value) < 0) return bad("is not one of critical, high, medium, low, negligible");
+    if (bundle::severity_rank(value) < 0)
+      return bad("is not one of critical, high, medium, low, negligible");
     p.severity = value;
   } else if (key == "cutoff-date") {
     if (value.empty() || value == "none") {

@@ -17,10 +17,10 @@
 namespace nines::agent {
 
 struct Paths {
-  std::string root;         // "" means "/"
-  std::string config_file;  // ROOT/etc/nines/config.toml
-  std::string state_dir;    // ROOT/var/lib/nines
-  std::string socket_path;  // ROOT/run/nines/agent.sock
+  std::string root;             // "" means "/"
+  std::string config_file;      // ROOT/etc/nines/config.toml
+  std::string state_dir;        // ROOT/var/lib/nines
+  std::string socket_path;      // ROOT/run/nines/agent.sock
   std::string machine_id_file;  // ROOT/etc/machine-id, falling back to /etc/machine-id
 
   // From `root` when given, else NINES_ROOT, else "/". NINES_CONFIG, NINES_STATE_DIR and
@@ -33,18 +33,18 @@ struct Paths {
 
 // The policy keys of config.toml (kebab-case, all optional).
 struct Policy {
-  int64_t check_interval_s = 3600;  // check-interval: "60m" (jittered by up to 10%)
-  std::string severity = "high";    // severity: lowest severity applied automatically
+  int64_t check_interval_s = 3600;     // check-interval: "60m" (jittered by up to 10%)
+  std::string severity = "high";       // severity: lowest severity applied automatically
   std::optional<int64_t> cutoff_unix;  // cutoff-date: apply only patches published before
   std::string cutoff_text;             // ... as written
-  int64_t patch_delay_s = 0;        // patch-delay: apply once published this long
-  std::string tier;                 // tier: expected tier (the enroll token decides it)
-  std::string mode = "normal";      // mode: normal | no-apply | no-refresh | stop
-  std::string remote_server;        // remote-server: http(s)://host:port
-  std::string ca_certs;             // ca-certs: PEM file trusted for https
-  std::string http_proxy;           // http-proxy: http://host:port
+  int64_t patch_delay_s = 0;           // patch-delay: apply once published this long
+  std::string tier;                    // tier: expected tier (the enroll token decides it)
+  std::string mode = "normal";         // mode: normal | no-apply | no-refresh | stop
+  std::string remote_server;           // remote-server: http(s)://host:port
+  std::string ca_certs;                // ca-certs: PEM file trusted for https
+  std::string http_proxy;              // http-proxy: http://host:port
   std::string trust_dir = "/etc/nines/trusted-keys.d";  // trust-dir: publisher keys
-  std::string metrics_listen;       // metrics-listen: 127.0.0.1:PORT ("" = off)
+  std::string metrics_listen;                           // metrics-listen: 127.0.0.1:PORT ("" = off)
 };
 
 // The keys in the order `nines config` shows them.

@@ -26,7 +26,8 @@ int MetricsServer::port() const { return impl_->port; }
 Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& listen,
                                                             std::function<std::string()> render) {
   size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return make_error("metrics-listen '{}': expected 127.0.0.1:PORT", listen);
+  if (colon == std::string::npos)
+    return make_error("metrics-listen '{}': expected 127.0.0.1:PORT", listen);
   std::string host = listen.substr(0, colon);
   if (host != "127.0.0.1" && host != "[::1]")
     return make_error("metrics-listen '{}': only a loopback address is allowed", listen);

@@ -10,9 +10,9 @@ namespace nines::agent {
 
 struct Decision {
   bool apply = false;
-  std::string state;      // "apply" | "deferred"
-  std::string reason;     // for deferred: "below the severity threshold (medium < high)", ...
-  int64_t until_unix = 0; // deferred by patch-delay: when it becomes due
+  std::string state;       // "apply" | "deferred"
+  std::string reason;      // for deferred: "below the severity threshold (medium < high)", ...
+  int64_t until_unix = 0;  // deferred by patch-delay: when it becomes due
 };
 
 // `severity` is the highest severity among the patch's CVEs ("" when none: treated as

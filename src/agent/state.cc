@@ -51,7 +51,8 @@ Result<StateDb> StateDb::open(const std::string& path) {
     if (i == dir.size() || dir[i] == '/') ::mkdir(dir.substr(0, i).c_str(), 0700);
   StateDb db;
   db.path_ = path;
-  if (sqlite3_open_v2(path.c_str(), &db.db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+  if (sqlite3_open_v2(path.c_str(), &db.db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       nullptr) != SQLITE_OK) {
     return make_error("open state {}: {}", path, db.db_ ? sqlite3_errmsg(db.db_) : "out of memory");
   }
@@ -96,7 +97,8 @@ Status StateDb::exec(const std::string& sql) {
 
 Result<std::optional<std::string>> StateDb::get(const std::string& key) {
   Stmt st;
-  if (sqlite3_prepare_v2(db_, "SELECT value FROM kv WHERE key = ?", -1, &st.s, nullptr) != SQLITE_OK)
+  if (sqlite3_prepare_v2(db_, "SELECT value FROM kv WHERE key = ?", -1, &st.s, nullptr) !=
+      SQLITE_OK)
     return make_error("state {}: read {}: {}", path_, key, sqlite3_errmsg(db_));
   sqlite3_bind_text(st.s, 1, key.c_str(), -1, SQLITE_TRANSIENT);
   int rc = sqlite3_step(st.s);
@@ -125,13 +127,15 @@ Result<std::vector<PatchRow>> StateDb::patches() {
   std::vector<PatchRow> out;
   int rc;
   while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) out.push_back(row_of(st.s));
-  if (rc != SQLITE_DONE) return make_error("state {}: read patches: {}", path_, sqlite3_errmsg(db_));
+  if (rc != SQLITE_DONE)
+    return make_error("state {}: read patches: {}", path_, sqlite3_errmsg(db_));
   return out;
 }
 
 Result<std::optional<PatchRow>> StateDb::patch(const std::string& id, int64_t version) {
   Stmt st;
-  std::string sql = std::string("SELECT ") + kPatchCols + " FROM patches WHERE id = ? AND version = ?";
+  std::string sql =
+      std::string("SELECT ") + kPatchCols + " FROM patches WHERE id = ? AND version = ?";
   if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st.s, nullptr) != SQLITE_OK)
     return make_error("state {}: read patch {}: {}", path_, id, sqlite3_errmsg(db_));
   sqlite3_bind_text(st.s, 1, id.c_str(), -1, SQLITE_TRANSIENT);
@@ -148,7 +152,9 @@ Status StateDb::upsert(const PatchRow& r) {
                     ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st.s, nullptr) != SQLITE_OK)
     return make_error("state {}: write patch {}: {}", path_, r.id, sqlite3_errmsg(db_));
-  auto text = [&](int i, const std::string& v) { sqlite3_bind_text(st.s, i, v.c_str(), -1, SQLITE_TRANSIENT); };
+  auto text = [&](int i, const std::string& v) {
+    sqlite3_bind_text(st.s, i, v.c_str(), -1, SQLITE_TRANSIENT);
+  };
   text(1, r.id);
   sqlite3_bind_int64(st.s, 2, r.version);
   text(3, r.kind);

@@ -11,7 +11,8 @@ namespace {
 
 std::string str(const json& j, const char* key, const std::string& none = "-") {
   if (!j.contains(key) || j[key].is_null()) return none;
-  if (j[key].is_string()) return j[key].get<std::string>().empty() ? none : j[key].get<std::string>();
+  if (j[key].is_string())
+    return j[key].get<std::string>().empty() ? none : j[key].get<std::string>();
   return j[key].dump();
 }
 
@@ -30,7 +31,10 @@ void yaml(const json& j, int indent, std::string& out) {
       if (v.is_structured() && !v.empty()) {
         yaml(v, indent + 2, out);
       } else {
-        out += " " + (v.is_structured() ? (v.is_array() ? std::string("[]") : std::string("{}")) : v.dump()) + "\n";
+        out += " " +
+               (v.is_structured() ? (v.is_array() ? std::string("[]") : std::string("{}"))
+                                  : v.dump()) +
+               "\n";
       }
     }
   } else if (j.is_array()) {
@@ -45,8 +49,13 @@ void yaml(const json& j, int indent, std::string& out) {
         bool first = true;
         for (const auto& [k, w] : v.items()) {
           out += (first ? pad + "- " : pad + "  ") + k + ":";
-          if (w.is_structured() && !w.empty()) yaml(w, indent + 4, out);
-          else out += " " + (w.is_structured() ? (w.is_array() ? std::string("[]") : std::string("{}")) : w.dump()) + "\n";
+          if (w.is_structured() && !w.empty())
+            yaml(w, indent + 4, out);
+          else
+            out += " " +
+                   (w.is_structured() ? (w.is_array() ? std::string("[]") : std::string("{}"))
+                                      : w.dump()) +
+                   "\n";
           first = false;
         }
       } else if (v.is_array() && !v.empty()) {
@@ -63,13 +72,15 @@ void yaml(const json& j, int indent, std::string& out) {
 
 std::string pids_text(const json& arr) {
   std::string s;
-  for (const auto& p : arr) s += (s.empty() ? "" : ", ") + (p.is_object() ? p["pid"].dump() : p.dump());
+  for (const auto& p : arr)
+    s += (s.empty() ? "" : ", ") + (p.is_object() ? p["pid"].dump() : p.dump());
   return s.empty() ? "none" : s;
 }
 
 std::string fix_text(const json& f) {
   std::string st = f.value("state", "");
-  std::string reason = f.contains("reason") && f["reason"].is_string() ? f["reason"].get<std::string>() : "";
+  std::string reason =
+      f.contains("reason") && f["reason"].is_string() ? f["reason"].get<std::string>() : "";
   if (st == "applied") return "applied";
   if (st == "deferred") return "not applied: " + reason;
   if (st == "apply-failed") return "not applied: apply failed: " + reason;
@@ -91,27 +102,32 @@ std::string format_status(const json& s, const std::string& format, bool verbose
   }
   std::string o;
   const json& a = s.value("agent", json::object());
-  o += fmt::format("agent:       {}\n", a.value("running", false)
-                                            ? fmt::format("running (pid {})", a.value("pid", 0))
-                                            : std::string("not running (") + str(s, "source", "saved state") + ")");
-  o += fmt::format("enabled:     {}   mode: {}\n", s.value("enabled", false) ? "yes" : "no", str(s, "mode"));
+  o += fmt::format("agent:       {}\n",
+                   a.value("running", false)
+                       ? fmt::format("running (pid {})", a.value("pid", 0))
+                       : std::string("not running (") + str(s, "source", "saved state") + ")");
+  o += fmt::format("enabled:     {}   mode: {}\n", s.value("enabled", false) ? "yes" : "no",
+                   str(s, "mode"));
   o += fmt::format("server:      {}\n", str(s, "server", "(none)"));
-  o += fmt::format("last check:  {} ({})\n", str(s, "last_check", "never"), str(s, "last_check_result"));
+  o += fmt::format("last check:  {} ({})\n", str(s, "last_check", "never"),
+                   str(s, "last_check_result"));
   o += fmt::format("next check:  {}\n", str(s, "next_check", "not scheduled"));
-  if (!str(s, "config_error", "").empty()) o += fmt::format("config:      ERROR {}\n", str(s, "config_error"));
+  if (!str(s, "config_error", "").empty())
+    o += fmt::format("config:      ERROR {}\n", str(s, "config_error"));
   const json& k = s.value("kernel", json::object());
   std::string kp;
   for (const auto& p : k.value("patches", json::array()))
     kp += (kp.empty() ? "" : ", ") + fmt::format("{} v{}", str(p, "id"), p.value("version", 0));
   o += fmt::format("kernel:      {}  livepatch: {}{}\n", str(k, "release"),
                    k.value("livepatch", false) ? "available" : "unavailable",
-                   k.value("livepatch", false) ? "; patches: " + (kp.empty() ? std::string("none") : kp)
-                                               : " (" + str(k, "livepatch_reason") + ")");
+                   k.value("livepatch", false)
+                       ? "; patches: " + (kp.empty() ? std::string("none") : kp)
+                       : " (" + str(k, "livepatch_reason") + ")");
   if (verbose) {
     o += fmt::format("kernel ver:  {}\n", str(k, "version"));
     o += fmt::format("boot time:   {}  (up {} s)\n", str(s, "boot_time"), s.value("uptime_s", 0));
-    o += fmt::format("agent:       version {}, started {}, up {} s\n", str(a, "version"), str(a, "started"),
-                     a.value("uptime_s", 0));
+    o += fmt::format("agent:       version {}, started {}, up {} s\n", str(a, "version"),
+                     str(a, "started"), a.value("uptime_s", 0));
     o += fmt::format("machine id:  {}\n", str(s, "machine_id"));
     o += "policy:     ";
     const json policy = s.value("policy", json::object());  // items() needs a living object
@@ -123,8 +139,8 @@ std::string format_status(const json& s, const std::string& format, bool verbose
   const json& targets = s.value("targets", json::array());
   if (targets.empty()) o += "  (none)\n";
   for (const auto& t : targets) {
-    o += fmt::format("  {} ({}): {} v{}\n", str(t, "name"), str(t, "build_id").substr(0, 12), str(t, "patch"),
-                     t.value("version", 0));
+    o += fmt::format("  {} ({}): {} v{}\n", str(t, "name"), str(t, "build_id").substr(0, 12),
+                     str(t, "patch"), t.value("version", 0));
     o += fmt::format("    patched:     {}\n", pids_text(t.value("patched", json::array())));
     o += fmt::format("    not patched: {}\n", pids_text(t.value("not_patched", json::array())));
     if (verbose)
@@ -135,8 +151,9 @@ std::string format_status(const json& s, const std::string& format, bool verbose
   const json& fixes = s.value("fixes", json::array());
   if (fixes.empty()) o += "  (none)\n";
   for (const auto& f : fixes)
-    o += fmt::format("  {:<16} {:<9} {}{}: {}\n", str(f, "cve"), str(f, "severity"), str(f, "patch"),
-                     verbose ? fmt::format(" v{}", f.value("version", 0)) : std::string(), fix_text(f));
+    o += fmt::format(
+        "  {:<16} {:<9} {}{}: {}\n", str(f, "cve"), str(f, "severity"), str(f, "patch"),
+        verbose ? fmt::format(" v{}", f.value("version", 0)) : std::string(), fix_text(f));
   return o;
 }
 

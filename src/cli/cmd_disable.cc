@@ -16,7 +16,8 @@ int print_result(const nlohmann::json& r) {
   int failed = 0;
   for (const auto& x : r.value("failed", nlohmann::json::array())) {
     ++failed;
-    std::printf("FAILED to revert %s: %s\n", x.value("id", "").c_str(), x.value("error", "").c_str());
+    std::printf("FAILED to revert %s: %s\n", x.value("id", "").c_str(),
+                x.value("error", "").c_str());
   }
   std::printf("disabled%s\n", failed ? " (some reverts failed)" : "");
   return failed ? 1 : 0;

@@ -22,7 +22,8 @@ struct EnableArgs {
 
 Runner setup_enable(CLI::App& app) {
   auto a = std::make_shared<EnableArgs>();
-  app.add_option("token", a->token, "Enroll token (n9e_...) from `nines admin token create`")->required();
+  app.add_option("token", a->token, "Enroll token (n9e_...) from `nines admin token create`")
+      ->required();
   app.add_option("--server", a->server, "Patch server URL (default: remote-server of the config)");
   app.add_option("--machine-id", a->machine_id, "Machine id (default: /etc/machine-id)");
   app.add_option("--name", a->name, "Machine name shown on the server (default: the hostname)");
@@ -86,7 +87,8 @@ Runner setup_enable(CLI::App& app) {
                 policy->remote_server.c_str(), r->value("tier", "?").c_str());
     // A running agent checks at once; otherwise the next `nines agent` does.
     if (auto q = agent::request(paths, "enable", 120); !q)
-      std::printf("the agent is not running (%s); it will check when started\n", q.error().message.c_str());
+      std::printf("the agent is not running (%s); it will check when started\n",
+                  q.error().message.c_str());
     return 0;
   };
 }

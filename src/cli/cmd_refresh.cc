@@ -16,10 +16,12 @@ Runner setup_refresh(CLI::App& app) {
     auto paths = agent::Paths::make(*root);
     auto r = agent::request(paths, *retry ? "refresh-retry" : "refresh", 180);
     if (!r) {
-      std::fprintf(stderr, "nines refresh: %s (is `nines agent` running?)\n", r.error().message.c_str());
+      std::fprintf(stderr, "nines refresh: %s (is `nines agent` running?)\n",
+                   r.error().message.c_str());
       return 1;
     }
-    std::printf("last check: %s (%s)\n", r->value("last_check", nlohmann::json("never")).dump().c_str(),
+    std::printf("last check: %s (%s)\n",
+                r->value("last_check", nlohmann::json("never")).dump().c_str(),
                 r->value("last_check_result", "").c_str());
     return r->value("last_check_result", "").rfind("ok", 0) == 0 ? 0 : 1;
   };

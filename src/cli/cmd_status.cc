@@ -11,7 +11,8 @@ Runner setup_status(CLI::App& app) {
   auto root = std::make_shared<std::string>();
   auto format = std::make_shared<std::string>("humane");
   auto verbose = std::make_shared<bool>(false);
-  app.add_flag("--verbose", *verbose, "Add versions, uptime, boot time, policy, per-process reasons");
+  app.add_flag("--verbose", *verbose,
+               "Add versions, uptime, boot time, policy, per-process reasons");
   app.add_option("--format", *format, "humane (default), json or yaml")
       ->check(CLI::IsMember({"humane", "json", "yaml"}));
   app.add_option("--root", *root, "Prefix of every agent path (default: $NINES_ROOT or /)");
@@ -21,7 +22,8 @@ Runner setup_status(CLI::App& app) {
     if (!s) {
       auto saved = agent::saved_status(paths);
       if (!saved) {
-        std::fprintf(stderr, "nines status: %s; %s\n", s.error().message.c_str(), saved.error().message.c_str());
+        std::fprintf(stderr, "nines status: %s; %s\n", s.error().message.c_str(),
+                     saved.error().message.c_str());
         return 1;
       }
       s = std::move(saved);

@@ -54,7 +54,9 @@ TEST(Policy, DelayDefersUntilPublishedPlusDelay) {
   Decision d = decide(p, "critical", 1000, 1000 + 3600);
   EXPECT_FALSE(d.apply);
   EXPECT_EQ(d.until_unix, 1000 + 7200);
-  EXPECT_NE(d.reason.find("waiting for the patch delay until 1970-01-01T02:16:40Z"), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find("waiting for the patch delay until 1970-01-01T02:16:40Z"),
+            std::string::npos)
+      << d.reason;
   EXPECT_TRUE(decide(p, "critical", 1000, 1000 + 7200).apply);
 }
 
@@ -163,10 +165,20 @@ TEST(StatusFormat, YamlAndHumaneCarryTheFixesAndTheirReasons) {
       {"last_check", "2026-11-29T18:00:00Z"},
       {"next_check", nullptr},
       {"kernel", {{"release", "6.1.0"}, {"livepatch", false}, {"livepatch_reason", "absent"}}},
-      {"targets", {{{"name", "libfoo.so"}, {"build_id", "abcdef"}, {"patch", "fix-a"}, {"version", 1},
-                    {"patched", {1, 2}}, {"not_patched", {{{"pid", 3}, {"reason", "apply failed: x"}}}}}}},
-      {"fixes", {{{"cve", "CVE-1"}, {"severity", "medium"}, {"patch", "fix-a"}, {"version", 1},
-                  {"state", "deferred"}, {"reason", "below the severity threshold (medium < high)"}}}}};
+      {"targets",
+       {{{"name", "libfoo.so"},
+         {"build_id", "abcdef"},
+         {"patch", "fix-a"},
+         {"version", 1},
+         {"patched", {1, 2}},
+         {"not_patched", {{{"pid", 3}, {"reason", "apply failed: x"}}}}}}},
+      {"fixes",
+       {{{"cve", "CVE-1"},
+         {"severity", "medium"},
+         {"patch", "fix-a"},
+         {"version", 1},
+         {"state", "deferred"},
+         {"reason", "below the severity threshold (medium < high)"}}}}};
   std::string h = format_status(s, "humane", true);
   EXPECT_NE(h.find("CVE-1"), std::string::npos);
   EXPECT_NE(h.find("not applied: below the severity threshold"), std::string::npos) << h;
