@@ -22,6 +22,7 @@
 #include <set>
 #include <thread>
 
+#include "advisor/check.h"
 #include "agent/metrics.h"
 #include "agent/policy.h"
 #include "bundle/bundle.h"
@@ -200,6 +201,7 @@ class Agent {
   void rescan(bool full);          // new processes
   std::map<pid_t, int64_t> seen_;  // under apply_mu_: pid -> first seen (monotonic ns)
   std::atomic<bool> full_rescan_{true};
+  std::atomic<bool> stopped_{false};
   json status();
   void save_status();
   Result<Fd> open_socket();
@@ -218,7 +220,10 @@ class Agent {
   bool refresh_ = false, retry_ = false, disable_ = false;
   uint64_t checks_done_ = 0, disables_done_ = 0;
   json last_disable_;
-  json last_status_;  // what the last save_status built (running), answered by refresh
+  json last_status_;
+  json advisor_;             // the verdict sent with the last report
+  std::string server_tier_;  // the tier the server says this machine is in  // what the last
+                             // save_status built (running), answered by refresh
   int64_t started_ = unix_now();
   int64_t last_check_ = 0, next_check_ = 0;
   std::string last_result_ = "no check yet";
@@ -300,6 +305,7 @@ void Agent::reload_policy(bool force) {
   bool first = force;
   int64_t old_interval = policy_.check_interval_s;
   policy_ = *p;
+  stopped_ = policy_.mode == "stop";
   if (!first) {
     spdlog::info("policy reloaded from {}", paths_.config_file);
     // A changed policy is evaluated now (deferred patches may become due or stay held).
@@ -410,6 +416,7 @@ Result<std::vector<json>> Agent::checkin(server::ApiClient& api) {
                {"build_ids",
                 check_snapshot_ ? check_snapshot_->all_build_ids() : snapshot().all_build_ids()}};
   auto r = NINES_TRY(api.post_json("/v1/checkin", body));
+  server_tier_ = r.value("tier", "");
   std::vector<json> out;
   if (r.contains("bundles") && r["bundles"].is_array())
     for (const auto& b : r["bundles"]) out.push_back(b);
@@ -549,7 +556,30 @@ void Agent::report(server::ApiClient& api) {
     sent.push_back(&r);
   }
   if (lines.empty()) return;
-  auto res = api.post_json("/v1/reports", json{{"reports", lines}});
+  json body = {{"reports", lines}};
+  // What changed may change what needs a restart or a reboot: the advisor's verdict goes
+  // with the report (only then: it scans every process).
+  advisor::CheckOptions co;
+  co.root = paths_.root.empty() ? "/" : paths_.root;
+  if (auto facts = advisor::gather_facts(co)) {
+    advisor::Verdict v = advisor::decide(*facts);
+    json reasons = json::array();
+    size_t bytes = 0;
+    for (const auto* list : {&v.reboot_reasons, &v.restart_reasons})
+      for (const auto& r : *list) {
+        if (bytes + r.size() > 12000) break;  // the server keeps at most 16 KiB
+        bytes += r.size();
+        reasons.push_back(r.substr(0, 1000));
+      }
+    std::string verdict = v.reboot != advisor::Reboot::kNo ? "reboot"
+                          : v.restarts_pending()           ? "restart"
+                                                           : "none";
+    body["advisor"] = {{"verdict", verdict}, {"reasons", reasons}};
+    advisor_ = body["advisor"];
+  } else {
+    spdlog::warn("advisor: {}", facts.error().message);
+  }
+  auto res = api.post_json("/v1/reports", body);
   if (!res) {
     spdlog::warn("report: {}", res.error().message);
     return;
@@ -606,6 +636,10 @@ void Agent::check(bool retry_interrupted) {
         spdlog::warn("check: {} (keeping what is applied)", offers.error().message);
       } else {
         last_result_ = fmt::format("ok: {} bundle(s) offered", offers->size());
+        if (!policy_.tier.empty() && policy_.tier != server_tier_)
+          last_result_ += fmt::format(
+              " (warning: the server has this machine in tier '{}', the policy expects '{}')",
+              server_tier_, policy_.tier);
         for (const auto& o : *offers) {
           std::string id = o.value("id", "");
           int64_t version = o.value("version", int64_t{0});
@@ -668,6 +702,7 @@ void Agent::check(bool retry_interrupted) {
 }
 
 void Agent::rescan(bool full) {
+  if (stopped_) return;  // mode stop: nothing new is applied, not even to new processes
   std::lock_guard<std::mutex> g(apply_mu_);
   int64_t now = monotonic_ns();
   // Only young processes are looked at (first seen less than 2 s ago: a fork keeps its pid
@@ -832,6 +867,8 @@ json Agent::status() {
   s["enabled"] = enabled_;
   s["server"] = policy_.remote_server;
   s["mode"] = policy_.mode;
+  s["tier"] = server_tier_;
+  s["advisor"] = advisor_.is_null() ? json(nullptr) : advisor_;
   s["config_error"] = config_error_;
   s["last_check"] = last_check_ ? json(format_rfc3339(last_check_)) : json(nullptr);
   s["last_check_result"] = last_result_;

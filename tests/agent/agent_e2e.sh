@@ -188,6 +188,16 @@ while ! lib_is "$P3" 3; do
 done
 echo "patched after $(( ($(date +%s%N) - START) / 1000000 )) ms"
 
+step "mode stop: no checks and nothing applied, not even to a new process; normal resumes"
+"$NINES" config mode=stop >/dev/null
+sleep 1
+start_target P5
+sleep 1.5
+expect "$P5" "lib=1 " "" "mode stop"
+"$NINES" status --format json | grep -q '"mode": "stop"' || fail "status does not show mode stop"
+"$NINES" config mode=normal >/dev/null
+wait_for 5 "P5 patched once mode is normal" lib_is "$P5" 3
+
 step "restart reconciles: nothing applied twice, a process started meanwhile is patched"
 stop_agent
 start_target P4
@@ -280,8 +290,9 @@ s = json.load(open(sys.argv[1]))
 for k in ["agent", "server", "last_check", "next_check", "kernel", "targets", "fixes", "patches"]:
     assert k in s, k
 t = [t for t in s["targets"] if t["patch"] == "fix-lib"][0]
-assert len(t["patched"]) == 4, t
+assert len(t["patched"]) == 5, t
 assert not s["kernel"]["livepatch"] or True
+assert s["advisor"]["verdict"] in ("none", "restart", "reboot"), s["advisor"]
 f = [f for f in s["fixes"] if f["patch"] == "fix-lib"][0]
 assert f["state"] == "applied" and f["severity"] == "high", f
 PY
@@ -300,7 +311,7 @@ stop_agent
 step "disable reverts everything"
 start_agent 5
 "$NINES" disable >dis.txt || { cat dis.txt; fail "disable"; }
-for p in "$P1" "$P2" "$P3" "$P4"; do expect "$p" "lib=1 " "exe=10" "disable"; done
+for p in "$P1" "$P2" "$P3" "$P4" "$P5"; do expect "$p" "lib=1 " "exe=10" "disable"; done
 state_is fix-lib reverted || fail "fix-lib state after disable: $(patch_field fix-lib state)"
 "$NINES" refresh >/dev/null 2>&1 || true
 sleep 1
@@ -312,5 +323,5 @@ wait_for 15 "re-applied after enable" lib_is "$P1" 3
 stop_agent
 "$NINES" disable >dis2.txt || { cat dis2.txt; fail "disable without an agent"; }
 grep -q "reverted fix-lib in pid $P1" dis2.txt || { cat dis2.txt; fail "disable without an agent did not say what it reverted"; }
-for p in "$P1" "$P2" "$P3" "$P4"; do expect "$p" "lib=1 " "exe=10" "disable without an agent"; done
+for p in "$P1" "$P2" "$P3" "$P4" "$P5"; do expect "$p" "lib=1 " "exe=10" "disable without an agent"; done
 echo "agent_e2e: all checks passed"
