@@ -1213,6 +1213,8 @@ Result<json> saved_status(const Paths& paths) {
     return make_error("status: saved status in {} is not JSON", paths.state_db());
   j["agent"]["running"] = false;
   j["source"] = "saved state (agent not running)";
+  // `enable`/`disable` without an agent change this after the agent saved its status.
+  if (auto en = db.get("enabled"); en && *en) j["enabled"] = **en == "1";
   return j;
 }
 

@@ -105,10 +105,11 @@ std::string format_status(const json& s, const std::string& format, bool verbose
   o += fmt::format("agent:       {}\n",
                    a.value("running", false)
                        ? fmt::format("running (pid {})", a.value("pid", 0))
-                       : std::string("not running (") + str(s, "source", "saved state") + ")");
+                       : std::string("not running (as it last saved its state)"));
   o += fmt::format("enabled:     {}   mode: {}\n", s.value("enabled", false) ? "yes" : "no",
                    str(s, "mode"));
-  o += fmt::format("server:      {}\n", str(s, "server", "(none)"));
+  o += fmt::format("server:      {}{}\n", str(s, "server", "(none)"),
+                   str(s, "tier", "").empty() ? std::string() : " (tier " + str(s, "tier") + ")");
   o += fmt::format("last check:  {} ({})\n", str(s, "last_check", "never"),
                    str(s, "last_check_result"));
   o += fmt::format("next check:  {}\n", str(s, "next_check", "not scheduled"));
@@ -123,6 +124,13 @@ std::string format_status(const json& s, const std::string& format, bool verbose
                    k.value("livepatch", false)
                        ? "; patches: " + (kp.empty() ? std::string("none") : kp)
                        : " (" + str(k, "livepatch_reason") + ")");
+  if (s.contains("advisor") && s["advisor"].is_object()) {
+    const json& adv = s["advisor"];
+    o += fmt::format("advisor:     {}\n", str(adv, "verdict"));
+    if (verbose)
+      for (const auto& r : adv.value("reasons", json::array()))
+        o += "  " + r.get<std::string>() + "\n";
+  }
   if (verbose) {
     o += fmt::format("kernel ver:  {}\n", str(k, "version"));
     o += fmt::format("boot time:   {}  (up {} s)\n", str(s, "boot_time"), s.value("uptime_s", 0));
