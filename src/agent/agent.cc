@@ -3,6 +3,7 @@
 #include <linux/cn_proc.h>
 #include <linux/connector.h>
 #include <linux/netlink.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -699,6 +700,7 @@ void Agent::check(bool retry_interrupted) {
         next_check_ = std::min(next_check_, r->until_unix + 1);
   save_status();
   check_snapshot_.reset();
+  malloc_trim(0);  // give back what the check's /proc pass and JSON documents used
 }
 
 void Agent::rescan(bool full) {
@@ -1127,6 +1129,9 @@ int Agent::run(bool once) {
 }  // namespace
 
 int run_agent(const AgentOptions& opts) {
+  // One malloc arena: the agent's threads allocate little, and every extra arena keeps
+  // its own dirty pages (idle memory is a target: docs/AGENT.md).
+  mallopt(M_ARENA_MAX, 1);
   Agent a(opts.paths);
   return a.run(opts.once);
 }
