@@ -324,4 +324,14 @@ stop_agent
 "$NINES" disable >dis2.txt || { cat dis2.txt; fail "disable without an agent"; }
 grep -q "reverted fix-lib in pid $P1" dis2.txt || { cat dis2.txt; fail "disable without an agent did not say what it reverted"; }
 for p in "$P1" "$P2" "$P3" "$P4" "$P5"; do expect "$p" "lib=1 " "exe=10" "disable without an agent"; done
+
+step "trust-dir: a bundle signed by a key not in the agent's trust store is refused"
+"$NINES" keygen -o stranger >/dev/null
+mkdir -p "$T/other-trust" && cp stranger/publisher.pub "$T/other-trust/"
+"$NINES" config trust-dir="$T/other-trust" >/dev/null
+start_agent 6
+"$NINES" enable "$ENROLL" --server "$URL" >/dev/null || fail "enable with another trust store"
+wait_for 10 "fix-lib refused" state_is fix-lib apply-failed
+[[ "$(patch_field fix-lib reason)" == *"untrusted key"* ]] || fail "trust reason: $(patch_field fix-lib reason)"
+expect "$P1" "lib=1 " "exe=10" "untrusted bundle"
 echo "agent_e2e: all checks passed"
