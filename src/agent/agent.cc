@@ -528,6 +528,13 @@ void Agent::process_row(PatchRow& row, server::ApiClient* api) {
       (void)db_->upsert(row);
       return;
     }
+  } else if (struct stat st{};
+             ::stat((paths_.bundle_dir() + "/" + row.sha256 + ".bundle").c_str(), &st) != 0) {
+    // Server unreachable (or mode no-refresh) and not downloaded yet: wait, do not fail.
+    row.state = "offered";
+    row.reason = "waiting for the download (server not asked or unreachable)";
+    (void)db_->upsert(row);
+    return;
   }
   auto b = read_cached_bundle(paths_, row, policy_.trust_dir);
   if (!b) {
