@@ -198,6 +198,17 @@ expect "$P5" "lib=1 " "" "mode stop"
 "$NINES" config mode=normal >/dev/null
 wait_for 5 "P5 patched once mode is normal" lib_is "$P5" 3
 
+step "mode no-refresh: the server is not asked"
+"$NINES" config mode=no-refresh check-interval=1h >/dev/null
+sleep 1
+SEEN0=$(curl -sf -H "Authorization: Bearer $ADMIN" "$URL/v1/machines" | python3 -c 'import json,sys; print(json.load(sys.stdin)["machines"][0]["last_seen_unix"])')
+sleep 1.1
+"$NINES" refresh >/dev/null || fail "refresh in no-refresh mode"
+"$NINES" status --format json | grep -q 'mode is no-refresh (server not asked)' || fail "no-refresh result"
+SEEN1=$(curl -sf -H "Authorization: Bearer $ADMIN" "$URL/v1/machines" | python3 -c 'import json,sys; print(json.load(sys.stdin)["machines"][0]["last_seen_unix"])')
+[ "$SEEN0" = "$SEEN1" ] || fail "the agent checked in with mode no-refresh"
+"$NINES" config mode=normal check-interval=2s >/dev/null
+
 step "restart reconciles: nothing applied twice, a process started meanwhile is patched"
 stop_agent
 start_target P4
