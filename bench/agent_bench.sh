@@ -59,10 +59,10 @@ C0=$(cpu_ms); sleep 10; C1=$(cpu_ms)
 R=()
 for i in 1 2 3 4 5; do
   a=$(cpu_ms); "$NINES" refresh >/dev/null; b=$(cpu_ms)
-  R+=("$(echo "$b - $a" | bc)")
+  R+=("$(awk "BEGIN {print $b - $a}")")
 done
 PATCHED=$("$NINES" status --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["targets"][0]["patched"]))')
 echo "processes: $NPROC (patched: $PATCHED)"
 echo "idle resident memory: RSS $RSS kB, PSS $PSS kB, private $PRIV kB (shared libraries of the one nines binary: libcrypto, gnutls via libpq, ...)"
-echo "idle CPU over 10 s: $(echo "$C1 - $C0" | bc) ms"
+echo "idle CPU over 10 s: $(awk "BEGIN {print $C1 - $C0}") ms"
 echo "CPU per check with nothing new (5 runs, ms, clock tick $((1000 / $(getconf CLK_TCK))) ms): ${R[*]}"
