@@ -158,6 +158,22 @@ TEST(State, RowsAndKeysSurviveReopening) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Control, NoAgentRunningIsAnErrorNamingTheSocket) {
+  std::string dir = temp_dir();
+  Paths p = Paths::make(dir);
+  auto r = request(p, "status", 1);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("agent socket " + dir + "/run/nines/agent.sock: connect"),
+            std::string::npos)
+      << r.error().message;
+  auto saved = saved_status(p);
+  ASSERT_FALSE(saved);
+  EXPECT_NE(saved.error().message.find("no agent state at " + dir + "/var/lib/nines/state.db"),
+            std::string::npos)
+      << saved.error().message;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(StatusFormat, YamlAndHumaneCarryTheFixesAndTheirReasons) {
   nlohmann::json s = {
       {"agent", {{"running", true}, {"pid", 7}}},
