@@ -244,14 +244,24 @@ curl -sf -H "Authorization: Bearer $ADMIN" "$URL/v1/reports" | grep -q '"apply-f
 wait_for 10 "fix-exe applied after --retry" state_is fix-exe applied
 expect "$P1" "lib=3 " "exe=11" "retry"
 
-step "server down: keep what is applied, keep serving status; back: checks succeed"
+step "server down: keep what is applied, keep serving status, back off; back: checks succeed by themselves"
+"$NINES" config check-interval=1h >/dev/null
+sleep 1
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 "$NINES" refresh >out.txt 2>&1 && fail "refresh succeeded with the server down"
-"$NINES" status --format json | grep -q "server unreachable" || fail "status does not say the server is unreachable"
+"$NINES" status --format json >down.json
+grep -q "server unreachable" down.json || fail "status does not say the server is unreachable"
+python3 - down.json <<'PY' || fail "no back-off retry scheduled within 6 s (check-interval is 1h)"
+import json, sys, datetime
+s = json.load(open(sys.argv[1]))
+nxt = datetime.datetime.strptime(s["next_check"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+assert (nxt - datetime.datetime.now(datetime.timezone.utc)).total_seconds() <= 6, s["next_check"]
+PY
 expect "$P1" "lib=3 " "exe=11" "server down"
 start_server
-wait_for 20 "check ok again" sh -c "\"$NINES\" refresh"
+wait_for 30 "a check succeeds again without a refresh" sh -c "\"$NINES\" status --format json | grep -q '\"last_check_result\": \"ok'"
 expect "$P2" "lib=3 " "exe=11" "server back"
+"$NINES" config check-interval=2s >/dev/null
 
 step "a kernel bundle for this kernel is not applicable here (no livepatch), and says why"
 echo 'int livepatch_x(void) { return 1; }' >k.c && gcc -c -o k.o k.c
