@@ -274,24 +274,26 @@ Result<Outcome> run_switch(pid_t pid, const proc::ProcessMemory& mem, const std:
       }
       if (conflicts->empty()) {
         // Even without the stack check, retired patch code is unmapped only when no thread
-        // executes it or has a frame in it; otherwise it stays mapped (a few pages).
-        if (!plan.retired.empty()) {
-          auto busy = check_consistency(*sess, mem, maps, no_ranges, plan.retired);
-          out.retired_free = busy && busy->empty();
+        // executes it or has a frame in it; a busy range stays recorded in the registry
+        // and the next switch tries again.
+        std::vector<const GuardedRange*> free_ranges;
+        for (const auto& r : plan.retired) {
+          auto busy = check_consistency(*sess, mem, maps, no_ranges, {r});
+          if (busy && busy->empty()) free_ranges.push_back(&r);
         }
         NINES_CHECK(write_all(pid, mem, plan, registry_addr, header));
-        // Unmap retired patch code now, while every thread is stopped: the injected call
-        // runs at once instead of waiting for a CPU behind the target's busy threads.
-        if (out.retired_free && plan.gadget != 0) {
-          pid_t worker = sess->tids().front();
-          if (auto rs = proc::RemoteSyscalls::begin(*sess, worker, plan.gadget)) {
-            for (const auto& r : plan.retired)
-              if (!rs->call("munmap", SYS_munmap, r.lo, r.hi - r.lo)) out.retired_free = false;
+        // Unmap now, while every thread is stopped: the injected call runs at once instead
+        // of waiting for a CPU behind the target's busy threads.
+        if (!free_ranges.empty() && plan.gadget != 0) {
+          auto worker = pick_worker_thread(pid);
+          bool stopped = worker && std::find(sess->tids().begin(), sess->tids().end(), *worker) != sess->tids().end();
+          if (!stopped) {
+            // no live stopped thread to work in: the ranges stay recorded for next time
+          } else if (auto rs = proc::RemoteSyscalls::begin(*sess, *worker, plan.gadget)) {
+            for (const GuardedRange* r : free_ranges)
+              if (rs->call("munmap", SYS_munmap, r->lo, r->hi - r->lo)) out.unmapped.push_back(r->lo);
             (void)rs->finish();
-          } else {
-            out.retired_free = false;
           }
-          out.retired_unmapped = out.retired_free;
         }
         sess->release();
         out.stop_us = static_cast<double>(monotonic_ns() - t0) / 1000.0;
@@ -319,6 +321,25 @@ std::string bytes_at(const proc::ProcessMemory& mem, uint64_t a, size_t n, Statu
     return {};
   }
   return *r;
+}
+
+// After a switch that unmapped retired ranges: drop them from the registry. The registry
+// is double-buffered, so this needs no freeze (the process lock keeps other patchers out).
+void forget_unmapped(pid_t pid, const proc::ProcessMemory& mem, const std::vector<uint64_t>& unmapped) {
+  if (unmapped.empty()) return;
+  auto reg = read_registry(pid);
+  if (!reg || !*reg) return;
+  Registry next = **reg;
+  std::erase_if(next.retired, [&](const RetiredRange& r) {
+    return std::find(unmapped.begin(), unmapped.end(), r.base) != unmapped.end();
+  });
+  auto header = prepare_registry(mem, (*reg)->address, **reg, next);
+  if (header) (void)mem.write((*reg)->address, header->data(), header->size());
+}
+
+// Plans the retry of ranges earlier switches could not unmap.
+void plan_retired(SwitchPlan& plan, const Registry& reg) {
+  for (const auto& r : reg.retired) plan.retired.push_back({r.base, r.base + r.size, "patch " + r.id});
 }
 
 }  // namespace
@@ -430,12 +451,15 @@ Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOpti
       // No thread may be inside the old patch's code when it is unmapped.
       plan.stack_ranges.push_back({old->base, old->base + old->size, "patch " + old->id});
       plan.retired.push_back({old->base, old->base + old->size, "patch " + old->id});
-      plan.gadget = gadget;
     }
+    plan_retired(plan, reg);
+    plan.gadget = gadget;
 
     Registry next = reg;
     std::erase_if(next.patches, [&](const AppliedPatch& p) { return p.target_build_id == meta.target_build_id; });
     next.patches.push_back(entry);
+    // Recorded as retired until the switch manages to unmap it (forget_unmapped).
+    if (old) next.retired.push_back({old->base, old->size, old->id});
     uint64_t registry_addr = reg.address;
     std::string header;
     if (!need_registry) header = NINES_TRY(prepare_registry(mem, reg.address, reg, next));
@@ -461,8 +485,7 @@ Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOpti
       if (staged) unmap_in_target(pid, maps, mem, base, size);
       return out.error().wrap(fmt::format("apply {} to pid {}", meta.id, pid));
     }
-    if (old && out->retired_free && !out->retired_unmapped)
-      unmap_in_target(pid, maps, mem, old->base, old->size);
+    forget_unmapped(pid, mem, out->unmapped);
     out->action = action;
     out->functions = switched;
     return out;
@@ -492,14 +515,15 @@ Result<Outcome> revert_patch(const std::string& id, pid_t pid, const ApplyOption
   }
   plan.stack_ranges.push_back({p->base, p->base + p->size, "patch " + p->id});
   plan.retired.push_back({p->base, p->base + p->size, "patch " + p->id});
+  plan_retired(plan, *existing);
   if (auto g = proc::find_syscall_gadget(mem, maps)) plan.gadget = *g;
   Registry next = *existing;
+  next.retired.push_back({p->base, p->size, p->id});
   std::erase_if(next.patches, [&](const AppliedPatch& a) { return a.id == id; });
   std::string header = NINES_TRY(prepare_registry(mem, existing->address, *existing, next));
-  uint64_t base = p->base, size = p->size;
   auto out = run_switch(pid, mem, maps, plan, existing->address, header, opts);
   if (!out) return out.error().wrap(fmt::format("revert {} in pid {}", id, pid));
-  if (out->retired_free && !out->retired_unmapped) unmap_in_target(pid, maps, mem, base, size);
+  forget_unmapped(pid, mem, out->unmapped);
   out->action = "reverted";
   out->functions = switched;
   return out;

@@ -37,8 +37,7 @@ struct Outcome {
   std::vector<std::string> functions;  // functions switched
   double stop_us = 0;                  // time the process was frozen for the switch
   int attempts = 0;                    // freezes needed (more than 1 after conflicts)
-  bool retired_free = false;           // retired patch code was free to unmap
-  bool retired_unmapped = false;       // ... and was unmapped during the switch
+  std::vector<uint64_t> unmapped;      // retired patch images unmapped by the switch
 };
 
 Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOptions& opts,

@@ -35,7 +35,9 @@ json registry_to_json(const Registry& r) {
                   {"applied_unix", p.applied_unix}, {"base", p.base}, {"size", p.size},
                   {"functions", fs}});
   }
-  return {{"patches", ps}};
+  json rs = json::array();
+  for (const auto& r : r.retired) rs.push_back({{"base", r.base}, {"size", r.size}, {"id", r.id}});
+  return {{"patches", ps}, {"retired", rs}};
 }
 
 Result<Registry> registry_from_json(std::string_view text) {
@@ -68,6 +70,10 @@ Result<Registry> registry_from_json(std::string_view text) {
       }
       r.patches.push_back(std::move(a));
     }
+    if (j.contains("retired"))
+      for (const auto& x : j["retired"])
+        r.retired.push_back({x.at("base").get<uint64_t>(), x.at("size").get<uint64_t>(),
+                             x.at("id").get<std::string>()});
   } catch (const json::exception& e) {
     return make_error("registry: malformed entry: {}", e.what());
   }

@@ -54,8 +54,16 @@ struct AppliedPatch {
   std::vector<std::string> functions;
 };
 
+// Patch code that a switch retired (replaced or reverted) but could not unmap yet because
+// a thread was still in it; every later switch tries again.
+struct RetiredRange {
+  uint64_t base = 0, size = 0;
+  std::string id;
+};
+
 struct Registry {
   std::vector<AppliedPatch> patches;
+  std::vector<RetiredRange> retired;
   uint64_t generation = 0;
   uint64_t address = 0;      // where the registry is mapped in the process
   uint32_t active_slot = 0;
