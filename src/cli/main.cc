@@ -26,7 +26,15 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    int rc = app.exit(e);  // prints help, or the error and a hint
+    if (rc == 0) return 0;
+    // A usage error exits 2, except for `check`, whose 2 means "reboot required": there
+    // it exits 3 ("an error"), so that monitoring never mistakes a typo for a verdict.
+    for (int i = 1; i < argc; ++i) {
+      if (argv[i][0] == '-') continue;
+      return std::string(argv[i]) == "check" ? 3 : 2;
+    }
+    return 2;
   }
   nines::init_logging(verbosity);
   for (auto& [sub, run] : runners)
