@@ -13,7 +13,13 @@ command -v needrestart >/dev/null || { echo "skip: needrestart is not installed"
 command -v setpriv >/dev/null || { echo "skip: setpriv is not installed"; exit 77; }
 if [ "$$" != 1 ]; then echo "needrestart_compare_test: must run as PID 1 of a private PID namespace" >&2; exit 1; fi
 
+# needrestart also ignores (/var)/tmp and (/var)/run: a checkout under /tmp (a CI clone)
+# must not make its mappings invisible to needrestart.
 mkdir -p "$WORK"
+if [[ "$(readlink -f "$WORK")" =~ ^(/var)?/(tmp|run)/ ]]; then
+  WORK=/var/cache/nines-tests
+  mkdir -p "$WORK"
+fi
 T=$(mktemp -d "$WORK/nr-compare-XXXXXX")
 chmod 755 "$T"
 trap 'exec 8>&- 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
@@ -30,6 +36,7 @@ start() {  # start NAME PROGRAM LIB...: a holder running as nobody
 for n in current replaced deleted spaced; do cp "$LIB" "$T/lib$n.so"; done
 mkdir "$T/with space" && mv "$T/libspaced.so" "$T/with space/lib spaced.so"
 cp "$HOLDER" "$T/holder-copy"
+cp "$HOLDER" "$T/holder" && HOLDER="$T/holder"
 chmod -R a+rX "$T"
 start current "$HOLDER" "$T/libcurrent.so"
 start replaced "$HOLDER" "$T/libreplaced.so" "$T/libcurrent.so"
