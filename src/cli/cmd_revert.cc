@@ -3,6 +3,9 @@
 
 #include <cstdio>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "cli/commands.h"
 #include "klp/cli.h"
 #include "cli/pids.h"
@@ -63,10 +66,9 @@ Runner setup_revert(CLI::App& app) {
           std::printf("pid %d: FAILED: %s\n", pid, out.error().message.c_str());
           continue;
         }
-        std::string fns;
-        for (const auto& f : out->functions) fns += (fns.empty() ? "" : ", ") + f;
-        std::printf("pid %d: reverted %s: switched %s; stop window %.0f us\n", pid, a->id.c_str(),
-                    fns.c_str(), out->stop_us);
+        std::printf("%s\n", fmt::format("pid {}: reverted {}: switched {}; stop window {:.0f} us", pid,
+                                         a->id, fmt::join(out->functions, ", "), out->stop_us)
+                                 .c_str());
         std::fflush(stdout);
       }
       return failures ? 1 : 0;

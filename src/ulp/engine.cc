@@ -41,7 +41,6 @@ struct SwitchPlan {
   // Patch code that the switch retires; unmapped afterwards only if no thread is in it.
   std::vector<GuardedRange> retired;
   uint64_t gadget = 0;  // a syscall instruction in the target, for the unmap
-  Registry new_registry;
 };
 
 // Serializes patchers of one process: two nines processes must not interleave their
@@ -69,6 +68,13 @@ Result<pid_t> pick_worker_thread(pid_t pid) {
   return make_error("pid {}: no live thread to work in", pid);
 }
 
+// The thread to inject system calls into, among those stopped in `sess`.
+Result<pid_t> stopped_worker(const proc::PtraceSession& sess) {
+  pid_t tid = NINES_TRY(pick_worker_thread(sess.pid()));
+  if (std::find(sess.tids().begin(), sess.tids().end(), tid) == sess.tids().end())
+    return make_error("pid {}: no stopped live thread to work in", sess.pid());
+  return tid;
+}
 
 // Creates the registry mapping in the target: memfd_create + ftruncate + mmap + close,
 // with the name written in the scratch area below the red zone of the working thread.
@@ -101,11 +107,7 @@ Result<uint64_t> create_registry(proc::PtraceSession& sess, proc::RemoteSyscalls
 Status stage_in_freeze(proc::PtraceSession& sess, uint64_t gadget, const proc::ProcessMemory& mem,
                        const LinkedImage& img, bool* need_registry, uint64_t* registry, bool* taken) {
   pid_t pid = sess.pid();
-  pid_t tid = 0;
-  auto worker = pick_worker_thread(pid);
-  for (pid_t t : sess.tids())
-    if (worker && t == *worker) tid = t;
-  if (tid == 0) return make_error("pid {}: no stopped live thread to work in", pid);
+  pid_t tid = NINES_TRY(stopped_worker(sess));
   auto rs = NINES_TRY(proc::RemoteSyscalls::begin(sess, tid, gadget));
   if (*need_registry) {
     *registry = NINES_TRY(create_registry(sess, rs, mem, tid));
@@ -180,7 +182,8 @@ Result<std::string> prepare_registry(const proc::ProcessMemory& mem, uint64_t ad
   return encode_header(slot, current.generation + 1, len[0], len[1]);
 }
 
-// The switch: freeze, check, write, verify, record, resume. Retries on conflicts.
+// Writes every redirect (checking each site still holds what the plan expects), verifies
+// them, then switches the registry header; on any failure restores what was written.
 Status write_all(pid_t pid, const proc::ProcessMemory& mem, const SwitchPlan& plan,
                  uint64_t registry_addr, const std::string& header) {
   size_t done = 0;
@@ -224,6 +227,7 @@ constexpr int64_t kNudgeBudgetNs = 2'000'000;
 constexpr int kNudgeFirstRunUs = 20;
 constexpr int kNudgeMaxRunUs = 400;
 
+// The switch: freeze, check, write, verify, record, resume. Retries on conflicts.
 // `prelude` runs once, in the first freeze, before the check (staging the patch image).
 using Prelude = std::function<Status(proc::PtraceSession&)>;
 
@@ -285,10 +289,9 @@ Result<Outcome> run_switch(pid_t pid, const proc::ProcessMemory& mem, const std:
         // Unmap now, while every thread is stopped: the injected call runs at once instead
         // of waiting for a CPU behind the target's busy threads.
         if (!free_ranges.empty() && plan.gadget != 0) {
-          auto worker = pick_worker_thread(pid);
-          bool stopped = worker && std::find(sess->tids().begin(), sess->tids().end(), *worker) != sess->tids().end();
-          if (!stopped) {
-            // no live stopped thread to work in: the ranges stay recorded for next time
+          // Without a live stopped thread to work in, the ranges stay recorded for next time.
+          auto worker = stopped_worker(*sess);
+          if (!worker) {
           } else if (auto rs = proc::RemoteSyscalls::begin(*sess, *worker, plan.gadget)) {
             for (const GuardedRange* r : free_ranges)
               if (rs->call("munmap", SYS_munmap, r->lo, r->hi - r->lo)) out.unmapped.push_back(r->lo);
@@ -314,14 +317,6 @@ Result<Outcome> run_switch(pid_t pid, const proc::ProcessMemory& mem, const std:
   }
 }
 
-std::string bytes_at(const proc::ProcessMemory& mem, uint64_t a, size_t n, Status& err) {
-  auto r = mem.read(a, n);
-  if (!r) {
-    err = r.error();
-    return {};
-  }
-  return *r;
-}
 
 // After a switch that unmapped retired ranges: drop them from the registry. The registry
 // is double-buffered, so this needs no freeze (the process lock keeps other patchers out).
@@ -335,6 +330,19 @@ void forget_unmapped(pid_t pid, const proc::ProcessMemory& mem, const std::vecto
   });
   auto header = prepare_registry(mem, (*reg)->address, **reg, next);
   if (header) (void)mem.write((*reg)->address, header->data(), header->size());
+}
+
+// Plans the return of an applied function to its original bytes (revert, or a cumulative
+// patch that no longer replaces it).
+Status plan_restore(SwitchPlan& plan, pid_t pid, const proc::ProcessMemory& mem, const AppliedFunction& f) {
+  auto o = from_hex(f.original_hex);
+  if (!o || o->size() != arch::kJumpSize)
+    return make_error("pid {}: registry holds malformed bytes for {}", pid, f.name);
+  std::string now = NINES_TRY(mem.read(f.site, arch::kJumpSize));
+  plan.writes.push_back({f.site, now, std::string(o->begin(), o->end()), f.name});
+  plan.write_ranges.push_back({f.site, f.site + arch::kJumpSize, f.name});
+  plan.stack_ranges.push_back({f.address, f.address + std::max<uint64_t>(f.size, 1), f.name});
+  return {};
 }
 
 // Plans the retry of ranges earlier switches could not unmap.
@@ -366,12 +374,16 @@ Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOpti
                       "(--allow-downgrade to force)", pid, old->id, old->version, meta.id, opts.version);
 
   // Plan the switch from the current bytes (read before the freeze).
-  Status err;
-  std::vector<std::tuple<const FunctionPatch*, uint64_t, uint64_t, std::string>> sites;  // fn, addr, site, original
+  struct Site {
+    const FunctionPatch* f;
+    uint64_t addr, site;
+    std::string original;  // the function's own bytes at the site
+    std::string now;       // what the site holds now (the original, or an older patch's jump)
+  };
+  std::vector<Site> sites;
   for (const auto& f : meta.functions) {
     uint64_t addr = target->base + f.target_offset;
-    std::string entry = bytes_at(mem, addr, 16, err);
-    if (!err.ok()) return err.error();
+    std::string entry = NINES_TRY(mem.read(addr, 16));
     uint64_t site = addr;
     std::string original;
     const AppliedFunction* prev = nullptr;
@@ -389,7 +401,7 @@ Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOpti
     }
     if (f.target_size < (site - addr) + arch::kJumpSize)
       return make_error("pid {}: {} is too short for a redirect", pid, f.name);
-    sites.emplace_back(&f, addr, site, original);
+    sites.push_back({&f, addr, site, original, entry.substr(site - addr, arch::kJumpSize)});
   }
 
   bool need_registry = !existing.has_value();
@@ -415,13 +427,11 @@ Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOpti
     entry.base = base;
     entry.size = size;
     std::vector<std::string> switched;
-    for (const auto& [f, addr, site, original] : sites) {
+    for (const auto& [f, addr, site, original, now] : sites) {
       uint64_t dest = image.load_bias + f->replacement_offset;
       auto jmp = arch::encode_jump(site, dest);
       if (!jmp)
         return make_error("pid {}: {} at {:#x} cannot reach its replacement at {:#x}", pid, f->name, site, dest);
-      std::string now = bytes_at(mem, site, arch::kJumpSize, err);
-      if (!err.ok()) return err.error();
       plan.writes.push_back({site, now, std::string(jmp->begin(), jmp->end()), f->name});
       plan.write_ranges.push_back({site, site + arch::kJumpSize, f->name});
       plan.stack_ranges.push_back({addr, addr + std::max<uint64_t>(f->target_size, 1), f->name});
@@ -439,13 +449,7 @@ Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOpti
         bool kept = std::any_of(entry.function_details.begin(), entry.function_details.end(),
                                 [&](const AppliedFunction& af) { return af.address == pf.address; });
         if (kept) continue;
-        auto o = from_hex(pf.original_hex);
-        if (!o) return make_error("pid {}: registry holds malformed bytes for {}", pid, pf.name);
-        std::string now = bytes_at(mem, pf.site, arch::kJumpSize, err);
-        if (!err.ok()) return err.error();
-        plan.writes.push_back({pf.site, now, std::string(o->begin(), o->end()), pf.name});
-        plan.write_ranges.push_back({pf.site, pf.site + arch::kJumpSize, pf.name});
-        plan.stack_ranges.push_back({pf.address, pf.address + std::max<uint64_t>(pf.size, 1), pf.name});
+        NINES_CHECK(plan_restore(plan, pid, mem, pf));
         switched.push_back(pf.name + " (restored)");
       }
       // No thread may be inside the old patch's code when it is unmapped.
@@ -500,17 +504,9 @@ Result<Outcome> revert_patch(const std::string& id, pid_t pid, const ApplyOption
   auto mem = NINES_TRY(proc::ProcessMemory::open(pid, true));
   auto maps = NINES_TRY(proc::read_maps(pid));
   SwitchPlan plan;
-  Status err;
   std::vector<std::string> switched;
   for (const auto& f : p->function_details) {
-    auto o = from_hex(f.original_hex);
-    if (!o || o->size() != arch::kJumpSize)
-      return make_error("pid {}: registry holds malformed bytes for {}", pid, f.name);
-    std::string now = bytes_at(mem, f.site, arch::kJumpSize, err);
-    if (!err.ok()) return err.error();
-    plan.writes.push_back({f.site, now, std::string(o->begin(), o->end()), f.name});
-    plan.write_ranges.push_back({f.site, f.site + arch::kJumpSize, f.name});
-    plan.stack_ranges.push_back({f.address, f.address + std::max<uint64_t>(f.size, 1), f.name});
+    NINES_CHECK(plan_restore(plan, pid, mem, f));
     switched.push_back(f.name);
   }
   plan.stack_ranges.push_back({p->base, p->base + p->size, "patch " + p->id});
