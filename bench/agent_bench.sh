@@ -50,19 +50,33 @@ for _ in $(seq 100); do [ -S "$NINES_ROOT/run/nines/agent.sock" ] && break; slee
 for _ in $(seq 100); do
   "$NINES" status --format json | grep -q '"state": "applied"' && break; sleep 0.2
 done
-cpu_ms() { awk '{print ($14 + $15) * 1000 / '"$(getconf CLK_TCK)"'}' "/proc/$AGENT/stat"; }
+# A refresh returns when a check has ended: the first one (apply, report with the advisor's
+# verdict) is over and its exchange process reaped before the idle measurement starts.
+"$NINES" refresh >/dev/null
 sleep 3
 RSS=$(awk '/VmRSS/ {print $2}' "/proc/$AGENT/status")
 PSS=$(awk '/^Pss:/ {print $2}' "/proc/$AGENT/smaps_rollup")
 PRIV=$(awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$AGENT/smaps_rollup")
-C0=$(cpu_ms); sleep 10; C1=$(cpu_ms)
-R=()
-for i in 1 2 3 4 5; do
-  a=$(cpu_ms); "$NINES" refresh >/dev/null; b=$(cpu_ms)
-  R+=("$(awk "BEGIN {print $b - $a}")")
+# Where the resident pages are: the largest mappings by object.
+TOP=$(awk '/^[0-9a-f]+-/ {n = ($6 == "" ? "[anon]" : $6)} /^Rss:/ {r[n] += $2}
+  END {for (n in r) print r[n], n}' "/proc/$AGENT/smaps" | sort -rn | head -12 | sed 's/^/  /')
+# CPU of the agent to the nanosecond: the run time of each of its threads (schedstat).
+run_ns() { cat /proc/$AGENT/task/*/schedstat | awk '{s += $1} END {print s}'; }
+# CPU of its reaped children (the exchange process of each check), in clock ticks.
+child_ms() { awk '{print ($16 + $17) * 1000 / '"$(getconf CLK_TCK)"'}' "/proc/$AGENT/stat"; }
+# Idle: the only processes created meanwhile are this script's own cat and awk, twice.
+N0=$(run_ns); sleep 10; N1=$(run_ns)
+A=(); C=()
+for i in $(seq 10); do
+  a=$(run_ns); c=$(child_ms); "$NINES" refresh >/dev/null; b=$(run_ns); d=$(child_ms)
+  A+=("$(awk "BEGIN {printf \"%.1f\", ($b - $a) / 1e6}")"); C+=("$(awk "BEGIN {print $d - $c}")")
 done
 PATCHED=$("$NINES" status --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["targets"][0]["patched"]))')
 echo "processes: $NPROC (patched: $PATCHED)"
-echo "idle resident memory: RSS $RSS kB, PSS $PSS kB, private $PRIV kB (shared libraries of the one nines binary: libcrypto, gnutls via libpq, ...)"
-echo "idle CPU over 10 s: $(awk "BEGIN {print $C1 - $C0}") ms"
-echo "CPU per check with nothing new (5 runs, ms, clock tick $((1000 / $(getconf CLK_TCK))) ms): ${R[*]}"
+echo "idle resident memory: RSS $RSS kB, PSS $PSS kB, private $PRIV kB; largest (kB):"
+echo "$TOP"
+echo "idle CPU over 10 s: $(awk "BEGIN {printf \"%.2f\", ($N1 - $N0) / 1e6}") ms"
+echo "CPU per check with nothing new (10 runs): agent ${A[*]} ms;" \
+  "exchange process ${C[*]} ms (clock ticks of $((1000 / $(getconf CLK_TCK))) ms)"
+echo "  mean per check: $(printf '%s\n' "${A[@]}" | awk '{s += $1} END {printf "%.1f", s / NR}') ms +" \
+  "$(printf '%s\n' "${C[@]}" | awk '{s += $1} END {printf "%.1f", s / NR}') ms"

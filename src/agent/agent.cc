@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <fcntl.h>
 #include <linux/cn_proc.h>
 #include <linux/connector.h>
 #include <linux/netlink.h>
@@ -23,7 +24,6 @@
 #include <set>
 #include <thread>
 
-#include "advisor/check.h"
 #include "agent/metrics.h"
 #include "agent/policy.h"
 #include "bundle/bundle.h"
@@ -33,7 +33,7 @@
 #include "core/strings.h"
 #include "klp/apply.h"
 #include "proc/maps.h"
-#include "server/client.h"
+#include "agent/server_link.h"
 #include "ulp/engine.h"
 
 #ifndef NINES_VERSION
@@ -89,17 +89,20 @@ int64_t boot_unix() {
   return 0;
 }
 
-// Start time of a process (field 22 of /proc/PID/stat): with the pid, it names the process
-// even when pids are reused.
-uint64_t start_time(pid_t pid) {
+// Start time and virtual size of a process (fields 22 and 23 of /proc/PID/stat). The start
+// time, with the pid, names the process even when pids are reused; the size changes with
+// nearly every mmap and munmap. {0, 0} when the process is gone.
+std::pair<uint64_t, uint64_t> start_and_size(pid_t pid) {
   auto t = read_file("/proc/" + std::to_string(pid) + "/stat", 4096);
-  if (!t) return 0;
+  if (!t) return {0, 0};
   size_t rp = t->rfind(')');
-  if (rp == std::string::npos) return 0;
+  if (rp == std::string::npos) return {0, 0};
   auto fields = split(std::string_view(*t).substr(rp + 2), ' ');
-  if (fields.size() < 20) return 0;
-  return parse_u64(fields[19]).value_or(0);  // field 22 is the 20th after "pid (comm)"
+  if (fields.size() < 21) return {0, 0};
+  // Field 22 is the 20th after "pid (comm)".
+  return {parse_u64(fields[19]).value_or(0), parse_u64(fields[20]).value_or(0)};
 }
+uint64_t start_time(pid_t pid) { return start_and_size(pid).first; }
 
 // True when this process lives in a child PID namespace (NSpid has more than one entry):
 // there the kernel ignores proc connector subscriptions (cn_proc_mcast_ctl).
@@ -186,29 +189,36 @@ class Agent {
   void reload_policy(bool force);
   void reconcile();
   void check(bool retry_interrupted);
-  Result<std::vector<json>> checkin(server::ApiClient& api);
+  Result<std::vector<json>> checkin(ServerLink& api);
   struct Snapshot {
     std::map<pid_t, std::set<std::string>> build_ids;  // executable objects per process
     std::set<pid_t> with_registry;                     // processes nines patched
     std::vector<std::string> all_build_ids() const;
   };
   Snapshot snapshot();
+  // What snapshot() found in each process, kept while its start time and virtual size stay
+  // the same: a check reads the maps only of processes that changed (under apply_mu_).
+  struct SeenProcess {
+    std::pair<uint64_t, uint64_t> start_and_size;
+    std::set<std::string> build_ids;
+    bool registry = false;
+  };
+  std::map<pid_t, SeenProcess> seen_processes_;
   std::optional<Snapshot> check_snapshot_;  // the check's own pass, reused by its status
   bool applied_in_check_ = false;
-  void process_row(PatchRow& row, server::ApiClient* api);
-  Status download(server::ApiClient& api, const PatchRow& row);
+  void process_row(PatchRow& row, ServerLink* api);
+  Status download(ServerLink& api, const PatchRow& row);
   void apply_row(PatchRow& row, const bundle::Bundle& b);
-  void report(server::ApiClient& api);
-  void rescan(bool full);          // new processes
-  std::map<pid_t, int64_t> seen_;  // under apply_mu_: pid -> first seen (monotonic ns)
-  std::atomic<bool> full_rescan_{true};
+  void report(ServerLink& api);
+  void rescan(const std::vector<pid_t>& candidates);  // patches new processes
+  std::atomic<bool> full_rescan_{true};  // look at every process at the next turn
   std::atomic<bool> stopped_{false};
   json status();
   void save_status();
   Result<Fd> open_socket();
   void serve_socket(Fd listener);
   void watch_processes();
-  std::optional<server::ApiClient> client();
+  std::optional<ServerLink> link();
 
   Paths paths_;
   std::optional<StateDb> db_;
@@ -236,7 +246,6 @@ class Agent {
   std::map<std::string, ActivePatch> active_;  // under apply_mu_
   std::map<std::string, std::set<std::pair<pid_t, uint64_t>>> done_;  // per patch: handled
   std::map<std::pair<std::string, pid_t>, std::string> failures_;     // per patch and pid
-  std::atomic<int64_t> rescan_due_ns_{0};
 
   // Metrics (metrics-listen): counters are atomics, the per-state counts are refreshed by
   // save_status, so a scrape never waits for an apply.
@@ -306,7 +315,9 @@ void Agent::reload_policy(bool force) {
   bool first = force;
   int64_t old_interval = policy_.check_interval_s;
   policy_ = *p;
-  stopped_ = policy_.mode == "stop";
+  bool was_stopped = stopped_.exchange(policy_.mode == "stop");
+  // Processes started while in mode stop were not looked at: look at every process now.
+  if (was_stopped && !stopped_) full_rescan_ = true;
   if (!first) {
     spdlog::info("policy reloaded from {}", paths_.config_file);
     // A changed policy is evaluated now (deferred patches may become due or stay held).
@@ -316,11 +327,11 @@ void Agent::reload_policy(bool force) {
   }
 }
 
-std::optional<server::ApiClient> Agent::client() {
+std::optional<ServerLink> Agent::link() {
   auto token = read_file(paths_.token_file(), 4096);
   if (!token || policy_.remote_server.empty()) return std::nullopt;
-  auto c =
-      server::ApiClient::make(policy_.remote_server, std::string(trim(*token)), policy_.ca_certs);
+  auto c = ServerLink::open({policy_.remote_server, std::string(trim(*token)), policy_.ca_certs,
+                             policy_.http_proxy});
   if (!c) {
     last_result_ = "error: " + c.error().message;
     return std::nullopt;
@@ -372,30 +383,44 @@ void Agent::reconcile() {
   // The registries are the truth for user space: processes that map an applied target and
   // lack the patch (restarted while the agent was down) are patched by the first rescan.
   full_rescan_ = true;
-  rescan_due_ns_ = monotonic_ns();
 }
 
 Agent::Snapshot Agent::snapshot() {
-  // One pass over /proc (one maps read per process) serves the check-in and the status.
+  // One pass over /proc serves the check-in and the status. The maps (the costly part: the
+  // kernel formats every mapping) are read again only for processes whose start time or
+  // virtual size changed since the last pass; a dlopen() or a patch changes the size.
   Snapshot snap;
   std::lock_guard<std::mutex> g(apply_mu_);
   pid_t self = getpid();
+  std::map<pid_t, SeenProcess> seen;
   for (pid_t pid : proc::list_processes()) {
     if (pid == self) continue;
-    auto maps = proc::read_maps(pid);
-    if (!maps) continue;
-    auto& ids = snap.build_ids[pid];
-    for (const auto& o : proc::group_objects(*maps)) {
-      if (o.path.find(ulp::kRegistryName) != std::string::npos) {
-        snap.with_registry.insert(pid);
-        continue;
+    auto key = start_and_size(pid);
+    if (key.first == 0) continue;
+    SeenProcess p;
+    if (auto it = seen_processes_.find(pid);
+        it != seen_processes_.end() && it->second.start_and_size == key) {
+      p = std::move(it->second);
+    } else {
+      auto maps = proc::read_maps(pid);
+      if (!maps) continue;
+      p.start_and_size = key;
+      for (const auto& o : proc::group_objects(*maps)) {
+        if (o.path.find(ulp::kRegistryName) != std::string::npos) {
+          p.registry = true;
+          continue;
+        }
+        bool exec = false;
+        for (const auto& m : o.maps) exec |= m.exec;
+        if (!exec) continue;
+        if (auto id = cache_.build_id(pid, o); id && !id->empty()) p.build_ids.insert(*id);
       }
-      bool exec = false;
-      for (const auto& m : o.maps) exec |= m.exec;
-      if (!exec) continue;
-      if (auto id = cache_.build_id(pid, o); id && !id->empty()) ids.insert(*id);
     }
+    snap.build_ids[pid] = p.build_ids;
+    if (p.registry) snap.with_registry.insert(pid);
+    seen.emplace(pid, std::move(p));
   }
+  seen_processes_ = std::move(seen);
   return snap;
 }
 
@@ -408,7 +433,7 @@ std::vector<std::string> Agent::Snapshot::all_build_ids() const {
   return {all.begin(), all.end()};
 }
 
-Result<std::vector<json>> Agent::checkin(server::ApiClient& api) {
+Result<std::vector<json>> Agent::checkin(ServerLink& api) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   json body = {{"name", host},
@@ -424,20 +449,16 @@ Result<std::vector<json>> Agent::checkin(server::ApiClient& api) {
   return out;
 }
 
-Status Agent::download(server::ApiClient& api, const PatchRow& row) {
+Status Agent::download(ServerLink& api, const PatchRow& row) {
   std::string file = paths_.bundle_dir() + "/" + row.sha256 + ".bundle";
   struct stat st {};
   if (::stat(file.c_str(), &st) == 0) return {};
-  auto r = NINES_TRY(api.get("/v1/bundles/sha256/" + row.sha256));
-  if (r.status != 200)
-    return make_error("download bundle {} version {}: HTTP {}", row.id, row.version, r.status);
-  // The digest the server named must be the digest of what arrived.
-  auto got = bundle::sha256_hex(r.body);
-  if (got != row.sha256)
-    return make_error("download bundle {} version {}: sha256 {} does not match the offered {}",
-                      row.id, row.version, got, row.sha256);
   mkdirs(paths_.bundle_dir(), 0700);
-  return write_file_atomic(file, r.body, 0600);
+  // The exchange process checks that the digest the server named is the digest of what
+  // arrived before it writes the file.
+  auto r = api.download("/v1/bundles/sha256/" + row.sha256, row.sha256, file);
+  if (!r) return r.error().wrap(fmt::format("download bundle {} version {}", row.id, row.version));
+  return {};
 }
 
 void Agent::apply_row(PatchRow& row, const bundle::Bundle& b) {
@@ -497,7 +518,7 @@ void Agent::apply_row(PatchRow& row, const bundle::Bundle& b) {
   (void)db_->upsert(row);
 }
 
-void Agent::process_row(PatchRow& row, server::ApiClient* api) {
+void Agent::process_row(PatchRow& row, ServerLink* api) {
   if (row.state == "applied" || row.state == "interrupted" || row.state == "apply-failed" ||
       row.state == "superseded")
     return;
@@ -548,7 +569,7 @@ void Agent::process_row(PatchRow& row, server::ApiClient* api) {
   apply_row(row, *b);
 }
 
-void Agent::report(server::ApiClient& api) {
+void Agent::report(ServerLink& api) {
   auto rows = db_->patches();
   if (!rows) return;
   json lines = json::array();
@@ -567,25 +588,11 @@ void Agent::report(server::ApiClient& api) {
   json body = {{"reports", lines}};
   // What changed may change what needs a restart or a reboot: the advisor's verdict goes
   // with the report (only then: it scans every process).
-  advisor::CheckOptions co;
-  co.root = paths_.root.empty() ? "/" : paths_.root;
-  if (auto facts = advisor::gather_facts(co)) {
-    advisor::Verdict v = advisor::decide(*facts);
-    json reasons = json::array();
-    size_t bytes = 0;
-    for (const auto* list : {&v.reboot_reasons, &v.restart_reasons})
-      for (const auto& r : *list) {
-        if (bytes + r.size() > 12000) break;  // the server keeps at most 16 KiB
-        bytes += r.size();
-        reasons.push_back(r.substr(0, 1000));
-      }
-    std::string verdict = v.reboot != advisor::Reboot::kNo ? "reboot"
-                          : v.restarts_pending()           ? "restart"
-                                                           : "none";
-    body["advisor"] = {{"verdict", verdict}, {"reasons", reasons}};
-    advisor_ = body["advisor"];
+  if (auto a = api.advisor(paths_.root)) {
+    body["advisor"] = *a;
+    advisor_ = *a;
   } else {
-    spdlog::warn("advisor: {}", facts.error().message);
+    spdlog::warn("advisor: {}", a.error().message);
   }
   auto res = api.post_json("/v1/reports", body);
   if (!res) {
@@ -626,10 +633,10 @@ void Agent::check(bool retry_interrupted) {
     save_status();
     return;
   }
-  std::optional<server::ApiClient> api;
+  std::optional<ServerLink> api;
   bool server_ok = true;
   if (policy_.mode != "no-refresh") {
-    api = client();
+    api = link();
     if (!api) {
       server_ok = false;
       if (last_result_.rfind("error", 0) != 0)
@@ -710,42 +717,19 @@ void Agent::check(bool retry_interrupted) {
   malloc_trim(0);  // give back what the check's /proc pass and JSON documents used
 }
 
-void Agent::rescan(bool full) {
+void Agent::rescan(const std::vector<pid_t>& candidates) {
   if (stopped_) return;  // mode stop: nothing new is applied, not even to new processes
   std::lock_guard<std::mutex> g(apply_mu_);
-  int64_t now = monotonic_ns();
-  // Only young processes are looked at (first seen less than 2 s ago: a fork keeps its pid
-  // through exec and the loader maps the target a little later), plus everything on a
-  // full rescan (every 5 min, and at start): an idle machine costs one /proc listing.
-  std::vector<pid_t> candidates;
-  std::map<pid_t, int64_t> seen;
-  pid_t self = getpid();
-  for (pid_t pid : proc::list_processes()) {
-    if (pid == self) continue;
-    auto it = seen_.find(pid);
-    int64_t first = it == seen_.end() ? now : it->second;
-    seen[pid] = first;
-    if (full || now - first < 2'000'000'000LL) candidates.push_back(pid);
-  }
-  seen_ = std::move(seen);
-  if (active_.empty() || candidates.empty()) return;
-  ulp::ApplyOptions opts;
-  for (auto& [id, a] : active_) {
-    opts.version = a.version;
-    const std::string& build_id = a.obj->meta.target_build_id;
-    for (pid_t pid : candidates) {
-      if (failures_.count({id, pid})) continue;
-      auto maps = proc::read_maps(pid);
-      if (!maps) continue;
-      bool maps_target = false;
-      for (const auto& o : proc::group_objects(*maps)) {
-        auto bid = cache_.build_id(pid, o);
-        if (bid && *bid == build_id) {
-          maps_target = true;
-          break;
-        }
-      }
-      if (!maps_target) continue;
+  if (active_.empty()) return;
+  for (pid_t pid : candidates) {
+    // One maps read per process; build-ids come from the cache (by device and inode).
+    auto maps = proc::read_maps(pid);
+    if (!maps) continue;  // gone already
+    std::set<std::string> ids;
+    for (const auto& o : proc::group_objects(*maps))
+      if (auto bid = cache_.build_id(pid, o); bid && !bid->empty()) ids.insert(*bid);
+    for (auto& [id, a] : active_) {
+      if (!ids.count(a.obj->meta.target_build_id) || failures_.count({id, pid})) continue;
       std::pair<pid_t, uint64_t> key{pid, start_time(pid)};
       if (done_[id].count(key)) continue;
       auto reg = ulp::read_registry(pid);
@@ -756,6 +740,8 @@ void Agent::rescan(bool full) {
           continue;
         }
       }
+      ulp::ApplyOptions opts;
+      opts.version = a.version;
       Stopwatch sw;
       auto out = ulp::apply_patch(*a.obj, pid, opts, cache_);
       if (out) {
@@ -772,92 +758,163 @@ void Agent::rescan(bool full) {
   }
 }
 
-void Agent::watch_processes() {
-  // Proc connector: fork/exec events wake the rescan at once. In a child PID namespace the
-  // kernel ignores the subscription (cn_proc_mcast_ctl), so the periodic rescan covers it.
-  Fd nl;
-  bool connector = false;
-  if (!in_child_pid_ns()) {
-    nl = Fd(::socket(PF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR));
-    sockaddr_nl a{};
-    a.nl_family = AF_NETLINK;
-    a.nl_groups = CN_IDX_PROC;
-    a.nl_pid = 0;
-    if (nl.valid() && ::bind(nl.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-      // nlmsghdr | cn_msg (flexible data) | the operation.
-      alignas(nlmsghdr) char msg[NLMSG_LENGTH(sizeof(cn_msg) + sizeof(uint32_t))] = {};
-      auto* h = reinterpret_cast<nlmsghdr*>(msg);
-      h->nlmsg_len = sizeof msg;
-      h->nlmsg_type = NLMSG_DONE;
-      auto* c = reinterpret_cast<cn_msg*>(NLMSG_DATA(h));
-      c->id.idx = CN_IDX_PROC;
-      c->id.val = CN_VAL_PROC;
-      c->len = sizeof(uint32_t);
-      uint32_t op = PROC_CN_MCAST_LISTEN;
-      std::memcpy(c->data, &op, sizeof op);
-      connector = ::send(nl.get(), msg, sizeof msg, 0) == static_cast<ssize_t>(sizeof msg);
-    }
-    if (connector) {
-      // The kernel ignores the subscription silently from a child PID namespace (and
-      // /proc/self/status cannot tell when /proc was remounted there): prove delivery
-      // with a child that exits at once, else rely on the rescan.
-      pid_t child = ::fork();
-      if (child == 0) ::_exit(0);
-      if (child > 0) ::waitpid(child, nullptr, 0);
-      pollfd p{nl.get(), POLLIN, 0};
-      connector = ::poll(&p, 1, 200) > 0;
-      if (!connector) errno = ENOTSUP;
-    }
-    if (!connector)
-      spdlog::info("proc connector unavailable ({}); rescanning /proc every 400 ms",
-                   strerror(errno));
-    else
-      spdlog::info("proc connector: process events trigger rescans");
+namespace {
+
+// The last pid the kernel allocated in this process's PID namespace (the last field of
+// /proc/loadavg): while it stays the same, no process was created, and /proc need not be
+// listed. 0 when it cannot be read.
+pid_t last_pid() {
+  char buf[128];
+  Fd f(::open("/proc/loadavg", O_RDONLY | O_CLOEXEC));
+  if (!f.valid()) return 0;
+  ssize_t n = ::read(f.get(), buf, sizeof buf - 1);
+  if (n <= 0) return 0;
+  std::string_view t(buf, static_cast<size_t>(n));
+  t = trim(t);
+  return static_cast<pid_t>(parse_i64(t.substr(t.rfind(' ') + 1)).value_or(0));
+}
+
+// Subscribes to the proc connector's events; an invalid Fd where they do not arrive.
+Fd proc_connector() {
+  // In a child PID namespace the kernel ignores the subscription (cn_proc_mcast_ctl).
+  if (in_child_pid_ns()) return {};
+  Fd nl(::socket(PF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR));
+  sockaddr_nl a{};
+  a.nl_family = AF_NETLINK;
+  a.nl_groups = CN_IDX_PROC;
+  a.nl_pid = 0;
+  if (!nl.valid() || ::bind(nl.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return {};
+  // nlmsghdr | cn_msg (flexible data) | the operation.
+  alignas(nlmsghdr) char msg[NLMSG_LENGTH(sizeof(cn_msg) + sizeof(uint32_t))] = {};
+  auto* h = reinterpret_cast<nlmsghdr*>(msg);
+  h->nlmsg_len = sizeof msg;
+  h->nlmsg_type = NLMSG_DONE;
+  auto* c = reinterpret_cast<cn_msg*>(NLMSG_DATA(h));
+  c->id.idx = CN_IDX_PROC;
+  c->id.val = CN_VAL_PROC;
+  c->len = sizeof(uint32_t);
+  uint32_t op = PROC_CN_MCAST_LISTEN;
+  std::memcpy(c->data, &op, sizeof op);
+  if (::send(nl.get(), msg, sizeof msg, 0) != static_cast<ssize_t>(sizeof msg)) return {};
+  // The kernel ignores the subscription silently from a child PID namespace (and
+  // /proc/self/status cannot tell when /proc was remounted there), and events that still
+  // arrive there (another listener subscribed) name pids of the initial namespace. Prove
+  // that events arrive and speak this namespace's pids: a child that exits at once must
+  // be named by its fork or exit event.
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  if (child < 0) return {};
+  ::waitpid(child, nullptr, 0);
+  std::vector<char> buf(16384);
+  int64_t deadline = monotonic_ns() + 200'000'000;
+  for (int64_t left; (left = (deadline - monotonic_ns()) / 1'000'000) > 0;) {
+    pollfd p{nl.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+    ssize_t n;
+    while ((n = ::recv(nl.get(), buf.data(), buf.size(), 0)) > 0)
+      for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data());
+           NLMSG_OK(h, static_cast<size_t>(n)); h = NLMSG_NEXT(h, n)) {
+        auto* c = reinterpret_cast<cn_msg*>(NLMSG_DATA(h));
+        if (c->len < sizeof(proc_event)) continue;
+        auto* ev = reinterpret_cast<proc_event*>(c->data);
+        if ((ev->what == proc_event::PROC_EVENT_FORK && ev->event_data.fork.child_tgid == child) ||
+            (ev->what == proc_event::PROC_EVENT_EXIT && ev->event_data.exit.process_tgid == child))
+          return nl;
+      }
   }
-  const int64_t period_ns = connector ? 5'000'000'000LL : 400'000'000LL;
-  int64_t next_periodic = monotonic_ns() + period_ns;
-  int64_t next_full = 0;
-  int64_t last_rescan = 0;
-  std::vector<char> buf(8192);
+  return {};
+}
+
+}  // namespace
+
+void Agent::watch_processes() {
+  // Which processes to look at, at what cost:
+  //  - with the proc connector, the pids of exec events: no /proc listing at all;
+  //  - without it (a child PID namespace), /proc is listed only when the namespace's last
+  //    allocated pid moved (one read of /proc/loadavg every 250 ms otherwise), and only the
+  //    pids not seen before are looked at;
+  //  - each new process is looked at once its loader has had 20 ms, then 300 ms and 1 s
+  //    after it was first seen (a loader that maps the target late, a fork that execs
+  //    later), then left alone;
+  //  - every process at start and every 5 min (a target dlopen()ed late).
+  Fd nl = proc_connector();
+  if (nl.valid())
+    spdlog::info("proc connector: exec events name the new processes");
+  else
+    spdlog::info("proc connector unavailable; /proc is listed when a process was created");
+  const int64_t kLooks[] = {20'000'000, 300'000'000, 1'000'000'000};  // after first seen
+  const int64_t kPoll = 250'000'000;
+  struct Young {
+    int64_t first_seen;
+    int looks;
+  };
+  std::map<pid_t, Young> young;
+  std::set<pid_t> known;                             // without the connector: the last listing
+  pid_t last = -1;
+  int64_t next_full = 0, next_poll = 0;
+  std::vector<char> buf(16384);
+  pid_t self = getpid();
   while (!g_stop) {
     int64_t now = monotonic_ns();
-    int64_t due =
-        std::min(next_periodic, rescan_due_ns_.load() > 0 ? rescan_due_ns_.load() : next_periodic);
-    int timeout = static_cast<int>(std::clamp<int64_t>((due - now) / 1'000'000, 0, 500));
-    if (connector) {
+    int64_t due = nl.valid() ? now + 500'000'000 : next_poll;
+    for (const auto& [pid, y] : young) due = std::min(due, y.first_seen + kLooks[y.looks]);
+    // Rounded up: a sub-millisecond remainder must sleep, not spin.
+    int timeout = static_cast<int>(std::clamp<int64_t>((due - now + 999'999) / 1'000'000, 0, 500));
+    if (nl.valid()) {
       pollfd p{nl.get(), POLLIN, 0};
       if (::poll(&p, 1, timeout) > 0) {
-        bool spawned = false;
         ssize_t n;
+        int64_t t = monotonic_ns();
         while ((n = ::recv(nl.get(), buf.data(), buf.size(), 0)) > 0) {
           for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data());
                NLMSG_OK(h, static_cast<size_t>(n)); h = NLMSG_NEXT(h, n)) {
             auto* c = reinterpret_cast<cn_msg*>(NLMSG_DATA(h));
             if (c->len < sizeof(proc_event)) continue;
             auto* ev = reinterpret_cast<proc_event*>(c->data);
-            spawned |=
-                ev->what == proc_event::PROC_EVENT_EXEC || ev->what == proc_event::PROC_EVENT_FORK;
+            // A fork shares its parent's code (patched or not a target): only an exec
+            // brings a new image.
+            if (ev->what == proc_event::PROC_EVENT_EXEC)
+              young.try_emplace(ev->event_data.exec.process_tgid, Young{t, 0});
           }
         }
-        // The loader maps the target a few ms after exec: look now and again shortly.
-        // On a busy machine events come by the hundred per second: at most one rescan per
-        // 200 ms, still well inside the 1 s promise.
-        if (spawned && rescan_due_ns_.load() == 0)
-          rescan_due_ns_ = std::max(monotonic_ns() + 20'000'000, last_rescan + 200'000'000);
       }
-    } else {
+    } else if (timeout > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(timeout));
     }
     now = monotonic_ns();
-    bool due_event = rescan_due_ns_.load() > 0 && now >= rescan_due_ns_.load();
-    if (due_event || now >= next_periodic) {
-      if (due_event) rescan_due_ns_ = 0;
-      if (now >= next_periodic) next_periodic = now + period_ns;
-      last_rescan = now;
-      bool full = full_rescan_.exchange(false) || now >= next_full;
-      if (full) next_full = now + 300'000'000'000LL;  // catches a late dlopen of a target
-      rescan(full);
+    bool full = full_rescan_.exchange(false) || now >= next_full;
+    if (!nl.valid() && (full || now >= next_poll)) {
+      next_poll = now + kPoll;
+      pid_t lp = last_pid();
+      if (full || lp != last || lp == 0) {
+        last = lp;
+        std::set<pid_t> listing;
+        for (pid_t pid : proc::list_processes()) {
+          listing.insert(pid);
+          if (!known.count(pid) && !full) young.try_emplace(pid, Young{now - kLooks[0], 0});
+        }
+        known = std::move(listing);
+      }
     }
+    std::vector<pid_t> look;
+    if (full) {
+      next_full = now + 300'000'000'000LL;
+      for (pid_t pid : proc::list_processes())
+        if (pid != self) look.push_back(pid);
+    }
+    for (auto it = young.begin(); it != young.end();) {
+      Young& y = it->second;
+      if (y.first_seen + kLooks[y.looks] > now) {
+        ++it;
+        continue;
+      }
+      if (!full && it->first != self) look.push_back(it->first);
+      if (++y.looks == static_cast<int>(std::size(kLooks)))
+        it = young.erase(it);
+      else
+        ++it;
+    }
+    if (!look.empty()) rescan(look);
   }
 }
 

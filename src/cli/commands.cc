@@ -15,6 +15,7 @@ Runner setup_admin(CLI::App&);
 Runner setup_enable(CLI::App&);
 Runner setup_disable(CLI::App&);
 Runner setup_agent(CLI::App&);
+Runner setup_agent_exchange(CLI::App&);
 Runner setup_refresh(CLI::App&);
 Runner setup_config(CLI::App&);
 Runner setup_status(CLI::App&);
@@ -33,6 +34,7 @@ const Command kCommands[] = {
     {"enable", "Register this machine with a patch server and enable the agent", &setup_enable},
     {"disable", "Stop the agent applying patches and revert what it applied", &setup_disable},
     {"agent", "The agent daemon: fetch, decide by policy, apply, report", &setup_agent},
+    {"agent-exchange", "", &setup_agent_exchange},  // the agent's child; hidden (empty help)
     {"refresh", "Ask the agent to check the server now", &setup_refresh},
     {"config", "Show or set the agent's policy (KEY=VALUE)", &setup_config},
     {"status", "What the agent applied, what not and why; last and next check", &setup_status},

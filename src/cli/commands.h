@@ -12,7 +12,7 @@ using Runner = std::function<int()>;
 
 struct Command {
   const char* name;
-  const char* help;
+  const char* help;  // "" hides the command from --help (internal commands)
   // Adds the command's options to `sub` and returns the function that runs it.
   Runner (*setup)(CLI::App& sub);
 };

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < nines::cli::kCommandCount; ++i) {
     const auto& c = nines::cli::kCommands[i];
     CLI::App* sub = app.add_subcommand(c.name, c.help);
+    if (!*c.help) sub->group("");  // internal: not listed in --help
     runners.emplace_back(sub, c.setup(*sub));
   }
   if (argc == 2 && std::string(argv[1]) == "--version") {

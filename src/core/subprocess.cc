@@ -62,4 +62,15 @@ Result<std::string> run_checked(const std::vector<std::string>& argv, const std:
   return std::move(r.output);
 }
 
+Result<std::string> sibling_program(const std::string& name) {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return errno_error("readlink /proc/self/exe");
+  std::string path(self, static_cast<size_t>(n));
+  path = path.substr(0, path.rfind('/') + 1) + name;
+  if (::access(path.c_str(), X_OK) != 0)
+    return errno_error(fmt::format("{} (installed next to {})", path, std::string(self, n)));
+  return path;
+}
+
 }  // namespace nines

@@ -24,4 +24,9 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
 Result<std::string> run_checked(const std::vector<std::string>& argv,
                                 const std::string& cwd = {});
 
+// A program installed next to the running one (nines and nines-agent share a directory, in
+// the build tree as in the package): DIR(/proc/self/exe)/NAME. Fails naming the path when
+// no executable is there.
+Result<std::string> sibling_program(const std::string& name);
+
 }  // namespace nines
