@@ -67,11 +67,12 @@ struct MetricsServer::Impl {
       } else {
         status = "200 OK", body = render(), type = "text/plain; version=0.0.4";
       }
-      if (parts[0] == "HEAD") body.clear();
     }
+    size_t length = body.size();  // HEAD: the length GET would send, no body
+    if (parts.size() == 3 && parts[0] == "HEAD") body.clear();
     std::string out = fmt::format(
         "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-        status, type, body.size(), body);
+        status, type, length, body);
     for (size_t off = 0; off < out.size();) {
       ssize_t n = ::send(c.get(), out.data() + off, out.size() - off, MSG_NOSIGNAL);
       if (n <= 0) return;

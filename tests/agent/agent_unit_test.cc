@@ -1,12 +1,17 @@
-// Unit tests of the agent's policy, configuration, state journal and status rendering.
+// Unit tests of the agent's policy, configuration, state journal, status rendering and
+// metrics endpoint.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/metrics.h"
 #include "agent/policy.h"
 #include "agent/state.h"
 #include "core/fd.h"
@@ -17,6 +22,61 @@ namespace {
 std::string temp_dir() {
   char t[] = "/tmp/nines-agent-unit-XXXXXX";
   return mkdtemp(t);
+}
+
+// One request on a fresh connection to 127.0.0.1:port; the whole answer.
+std::string http_exchange(int port, const std::string& request) {
+  Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return "connect failed";
+  (void)!::write(s.get(), request.data(), request.size());
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(s.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+TEST(Metrics, ScrapeGetsThePrometheusTextOtherPathsAndMethodsAreRefused) {
+  int scrapes = 0;
+  auto m = MetricsServer::start("127.0.0.1:0", [&] {
+    ++scrapes;
+    return std::string("# TYPE nines_agent_checks_total counter\nnines_agent_checks_total 3\n");
+  });
+  ASSERT_TRUE(m) << m.error().message;
+  int port = (*m)->port();
+  ASSERT_GT(port, 0);
+  std::string ok = http_exchange(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(ok.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << ok;
+  EXPECT_NE(ok.find("Content-Type: text/plain; version=0.0.4\r\n"), std::string::npos) << ok;
+  EXPECT_NE(ok.find("\r\n\r\n# TYPE nines_agent_checks_total counter\nnines_agent_checks_total 3\n"),
+            std::string::npos)
+      << ok;
+  EXPECT_EQ(scrapes, 1);
+  EXPECT_EQ(http_exchange(port, "GET /other HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 404 ", 0), 0u);
+  EXPECT_EQ(http_exchange(port, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+                .rfind("HTTP/1.1 405 ", 0),
+            0u);
+  EXPECT_EQ(http_exchange(port, "nonsense\r\n\r\n").rfind("HTTP/1.1 400 ", 0), 0u);
+  std::string head = http_exchange(port, "HEAD /metrics HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_NE(head.find("Content-Length: 67\r\n"), std::string::npos) << head;  // GET's length
+  EXPECT_EQ(head.substr(head.find("\r\n\r\n") + 4), "");
+  EXPECT_EQ(scrapes, 2);  // HEAD renders to give the length; refusals do not render
+}
+
+TEST(Metrics, OnlyLoopbackAddressesAreAccepted) {
+  auto render = [] { return std::string(); };
+  auto any = MetricsServer::start("0.0.0.0:0", render);
+  ASSERT_FALSE(any);
+  EXPECT_NE(any.error().message.find("only a loopback address"), std::string::npos);
+  EXPECT_FALSE(MetricsServer::start("127.0.0.1", render));
+  EXPECT_FALSE(MetricsServer::start("127.0.0.1:99999", render));
+  EXPECT_TRUE(MetricsServer::start("[::1]:0", render) ||
+              ::access("/proc/net/if_inet6", F_OK) != 0);  // no IPv6 on this machine
 }
 
 TEST(Policy, PatchBelowTheSeverityThresholdIsDeferredWithTheReason) {
