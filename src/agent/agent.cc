@@ -23,6 +23,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <unordered_map>
 
 #include "agent/metrics.h"
 #include "agent/policy.h"
@@ -200,10 +201,13 @@ class Agent {
   // the same: a check reads the maps only of processes that changed (under apply_mu_).
   struct SeenProcess {
     std::pair<uint64_t, uint64_t> start_and_size;
-    std::set<std::string> build_ids;
+    std::vector<uint32_t> build_ids;  // indexes into build_id_table_
     bool registry = false;
   };
   std::map<pid_t, SeenProcess> seen_processes_;
+  // Each build-id once: hundreds of processes map the same few objects.
+  std::vector<std::string> build_id_table_;
+  std::unordered_map<std::string, uint32_t> build_id_index_;
   std::optional<Snapshot> check_snapshot_;  // the check's own pass, reused by its status
   bool applied_in_check_ = false;
   void process_row(PatchRow& row, ServerLink* api);
@@ -413,10 +417,15 @@ Agent::Snapshot Agent::snapshot() {
         bool exec = false;
         for (const auto& m : o.maps) exec |= m.exec;
         if (!exec) continue;
-        if (auto id = cache_.build_id(pid, o); id && !id->empty()) p.build_ids.insert(*id);
+        auto id = cache_.build_id(pid, o);
+        if (!id || id->empty()) continue;
+        auto [it, added] = build_id_index_.try_emplace(*id, build_id_table_.size());
+        if (added) build_id_table_.push_back(*id);
+        p.build_ids.push_back(it->second);
       }
     }
-    snap.build_ids[pid] = p.build_ids;
+    auto& ids = snap.build_ids[pid];
+    for (uint32_t i : p.build_ids) ids.insert(build_id_table_[i]);
     if (p.registry) snap.with_registry.insert(pid);
     seen.emplace(pid, std::move(p));
   }
