@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <condition_variable>
@@ -24,11 +25,6 @@ using nlohmann::json;
 
 namespace {
 
-// The bundle route takes the file itself; every other body is JSON.
-bool is_bundle_upload(const httplib::Request& req) {
-  return req.method == "POST" && req.path == "/v1/bundles";
-}
-
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
   res.set_content(body.dump(), "application/json");
@@ -38,16 +34,130 @@ void send_error(httplib::Response& res, int status, const std::string& message) 
   send_json(res, status, json{{"error", message}});
 }
 
-// Parses a JSON body; on failure answers 400 and returns nullopt.
-std::optional<json> body_json(const httplib::Request& req, httplib::Response& res,
-                              std::string_view what) {
-  if (req.body.size() > kMaxJsonBody) {
-    send_error(res, 413,
-               fmt::format("{}: body of {} bytes, more than the limit of {}", what, req.body.size(),
-                           kMaxJsonBody));
-    return std::nullopt;
+// Answers a refused request. When its body was not read to its end, the rest of it would be
+// taken for the next request on the connection: the answer then closes the connection.
+// httplib 0.11 keeps a connection open whatever the response's Connection header says; it
+// drops it only when sending the response fails. So the body goes out through a content
+// provider that writes all of it and then reports failure: the client has the whole answer
+// before the connection is closed.
+void send_refusal(httplib::Response& res, bool body_read, int status, const std::string& message) {
+  if (body_read) return send_error(res, status, message);
+  std::string body = json{{"error", message}}.dump();
+  res.status = status;
+  res.set_header("Connection", "close");
+  res.set_content_provider(body.size(), "application/json",
+                           [body](size_t offset, size_t length, httplib::DataSink& sink) {
+                             sink.write(body.data() + offset, length);
+                             return false;
+                           });
+}
+
+// What a route takes as its body: at most `limit` bytes; chunked (no Content-Length) only
+// when `may_stream`.
+struct BodyRule {
+  size_t limit;
+  bool may_stream;
+};
+constexpr BodyRule kJsonBody{kMaxJsonBody, false};
+constexpr BodyRule kBundleBody{bundle::kMaxBundleBytes, true};
+
+// A refused body is still read, and dropped, up to this many bytes. A client sends its whole
+// body before it reads the answer (httplib's client does; so does curl without
+// "Expect: 100-continue"), and closing a socket with unread bytes in it makes the kernel
+// send a reset, which can destroy the answer before the client reads it. A larger refused
+// body gets its answer on a connection closed at once, which such a client may not see.
+constexpr size_t kMaxDrainBytes = 2 * kMaxJsonBody;
+
+// A request's body as its headers declare it (RFC 9112 section 6).
+struct DeclaredBody {
+  bool present = false;            // Content-Length or Transfer-Encoding
+  bool streamed = false;           // Transfer-Encoding: its length is known only at its end
+  std::optional<uint64_t> length;  // Content-Length of a body that is not streamed
+  int bad_status = 0;              // non-zero when its bytes cannot be read as they are:
+  std::string bad_why;             // the answer, and why
+};
+
+DeclaredBody declared_body(const httplib::Request& req) {
+  DeclaredBody d;
+  d.streamed = req.has_header("Transfer-Encoding");
+  d.present = d.streamed || req.has_header("Content-Length");
+  std::string te = req.get_header_value("Transfer-Encoding");
+  std::string cl = req.get_header_value("Content-Length");
+  if (!d.streamed && d.present) d.length = parse_u64(cl);
+  if (d.streamed && strcasecmp(te.c_str(), "chunked") != 0) {
+    d.bad_status = 400;
+    d.bad_why = fmt::format("Transfer-Encoding '{}': only chunked is understood", te);
+  } else if (d.present && !d.streamed && !d.length) {
+    d.bad_status = 400;
+    d.bad_why = fmt::format("Content-Length '{}' is not a number", cl);
+  } else if (req.is_multipart_form_data()) {
+    // httplib would parse it into parts; no route takes a form.
+    d.bad_status = 415;
+    d.bad_why = "multipart bodies are not accepted";
   }
-  json j = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  return d;
+}
+
+// Reads and drops a body nobody will use, at most kMaxDrainBytes of it. Returns whether it
+// was read to its end: only then can the connection carry the answer and the next request.
+bool drain(const httplib::ContentReader& read, const DeclaredBody& d) {
+  if (!d.present) return true;
+  if (d.bad_status != 0 || (d.length && *d.length > kMaxDrainBytes)) return false;
+  size_t seen = 0;
+  return read([&seen](const char*, size_t n) { return (seen += n) <= kMaxDrainBytes; });
+}
+
+// Reads the body of `req` under `rule` into `body`: at most rule.limit bytes. A request
+// without Content-Length or Transfer-Encoding has no body. Returns false when the request
+// is refused: 411 (chunked where a length is required), 413 (over the limit), 400 or 415
+// (a body that cannot be read); the answer is then in `res`. Sizes are checked on the
+// headers before anything is read, so an oversized body is never kept in memory; a
+// refused body is drained (kMaxDrainBytes) before the answer.
+bool read_body(const httplib::Request& req, httplib::Response& res,
+               const httplib::ContentReader& read, BodyRule rule, std::string& body) {
+  std::string what = fmt::format("{} {}", req.method, req.path);
+  DeclaredBody d = declared_body(req);
+  if (!d.present) return true;
+  auto refuse = [&](int status, const std::string& why) {
+    send_refusal(res, drain(read, d), status, what + ": " + why);
+    return false;
+  };
+  if (d.bad_status != 0) return refuse(d.bad_status, d.bad_why);
+  if (d.streamed && !rule.may_stream)
+    return refuse(411, "Content-Length required (no chunked JSON bodies)");
+  if (d.length && *d.length > rule.limit)
+    return refuse(
+        413, fmt::format("body of {} bytes, more than the limit of {}", *d.length, rule.limit));
+  // Not reserved from Content-Length: a claim costs the client nothing. A streamed body
+  // shows its size only as it comes: past the limit it is dropped, then drained within the
+  // budget.
+  size_t seen = 0;
+  bool complete = read([&](const char* data, size_t n) {
+    seen += n;
+    if (seen <= rule.limit) {
+      body.append(data, n);
+      return true;
+    }
+    std::string().swap(body);
+    return seen <= kMaxDrainBytes;
+  });
+  if (seen > rule.limit) {
+    send_refusal(
+        res, complete, 413,
+        fmt::format("{}: chunked body longer than the limit of {} bytes", what, rule.limit));
+    return false;
+  }
+  if (!complete) {
+    send_refusal(res, false, 400, what + ": the body ended early or could not be read");
+    return false;
+  }
+  return true;
+}
+
+// Parses a JSON body; on failure answers 400 and returns nullopt.
+std::optional<json> body_json(const std::string& body, httplib::Response& res,
+                              std::string_view what) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     send_error(res, 400, fmt::format("{}: body is not a JSON object", what));
     return std::nullopt;
@@ -185,104 +295,98 @@ Result<int> Server::bind() {
   h.set_keep_alive_timeout(5);
   h.set_read_timeout(30, 0);
   h.set_write_timeout(60, 0);
-  // Bodies beyond a bundle's hard limit are refused before they are read.
+  // Routes read their bodies themselves (read_body); this bounds what httplib reads on its
+  // own, for a method no route takes.
   h.set_payload_max_length(bundle::kMaxBundleBytes + 4096);
-
-  // Size limits by Content-Length, before the body is read.
-  h.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    size_t limit = is_bundle_upload(req) ? bundle::kMaxBundleBytes : kMaxJsonBody;
-    std::string cl = req.get_header_value("Content-Length");
-    // A chunked body has no length to check before reading: only the bundle upload may
-    // stream (httplib still stops it at the payload limit); JSON must state its length.
-    if (cl.empty() && req.has_header("Transfer-Encoding") && !is_bundle_upload(req)) {
-      send_error(res, 411,
-                 fmt::format("{} {}: Content-Length required (no chunked JSON bodies)",
-                             req.method, req.path));
-      res.set_header("Connection", "close");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    std::optional<uint64_t> n = cl.empty() ? std::optional<uint64_t>(0) : parse_u64(cl);
-    if (!n || *n > limit) {
-      send_error(res, 413,
-                 fmt::format("{} {}: body of {} bytes, more than the limit of {}", req.method,
-                             req.path, cl, limit));
-      res.set_header("Connection", "close");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
 
   // Kinds of token each handler accepts.
   enum Auth : unsigned { kNone = 0, kAdmin = 1, kEnroll = 2, kMachine = 4, kMirror = 8 };
   using Handler =
       std::function<void(const httplib::Request&, httplib::Response&, const TokenRecord&)>;
+  // A route that takes a body gets it read and checked (read_body) before anything else.
+  using BodyHandler = std::function<void(const httplib::Request&, const std::string& body,
+                                         httplib::Response&, const TokenRecord&)>;
+
+  // Authentication and per-token rate limits: the caller (empty for kNone), or nullopt with
+  // the answer (401, 403, 429, 500) in `res`.
+  auto authorize = [this](const httplib::Request& req, httplib::Response& res,
+                          const std::string& route,
+                          unsigned allowed) -> std::optional<TokenRecord> {
+    if (allowed == kNone) return TokenRecord{};
+    std::string auth = req.get_header_value("Authorization");
+    std::string token = starts_with(auth, "Bearer ") ? auth.substr(7) : std::string();
+    std::string why;
+    std::optional<TokenRecord> found;
+    if (token.empty()) {
+      why = "missing bearer token (Authorization: Bearer <token>)";
+    } else if (!token_well_formed(token)) {
+      why = "malformed token";
+    } else {
+      std::string h = hash_token(token);
+      Result<std::optional<TokenRecord>> r = store_->find_token(h);
+      if (!r.ok()) {
+        send_error(res, 500, r.error().message);
+        return std::nullopt;
+      }
+      if (!r->has_value() || !constant_time_equal((**r).hash_hex, h))
+        why = "unknown token";
+      else
+        found = **r;
+    }
+    if (!found) {
+      metrics_.auth_failures++;
+      if (int wait = auth_fail_limits_.take("addr:" + req.remote_addr, monotonic_ns())) {
+        metrics_.rate_limited++;
+        res.set_header("Retry-After", std::to_string(wait));
+        send_error(res, 429, "too many failed authentications from this address");
+      } else {
+        send_error(res, 401, fmt::format("{} {}: {}", req.method, route, why));
+      }
+      return std::nullopt;
+    }
+    unsigned kind = found->kind == "admin"    ? kAdmin
+                    : found->kind == "enroll" ? kEnroll
+                    : found->kind == "mirror" ? kMirror
+                                              : kMachine;
+    if (!(allowed & kind)) {
+      send_error(res, 403,
+                 fmt::format("{} {}: a {} token may not do this", req.method, route, found->kind));
+      return std::nullopt;
+    }
+    // An enroll token serves a whole fleet being provisioned: it gets the admin limit, not
+    // one machine's.
+    RateLimiter& lim = kind == kMachine ? machine_limits_ : admin_limits_;
+    if (int wait = lim.take(found->hash_hex, monotonic_ns())) {
+      metrics_.rate_limited++;
+      res.set_header("Retry-After", std::to_string(wait));
+      send_error(res, 429,
+                 fmt::format("{} {}: rate limit of this token exceeded", req.method, route));
+      return std::nullopt;
+    }
+    return found;
+  };
 
   // Wraps a handler with timing, metrics, authentication and per-token rate limits.
-  auto wrap = [this](std::string route, unsigned allowed, Handler fn) {
-    return [this, route, allowed, fn](const httplib::Request& req, httplib::Response& res) {
+  auto wrap = [this, authorize](std::string route, unsigned allowed, Handler fn) {
+    return
+        [this, authorize, route, allowed, fn](const httplib::Request& req, httplib::Response& res) {
+          Stopwatch sw;
+          if (std::optional<TokenRecord> caller = authorize(req, res, route, allowed))
+            fn(req, res, *caller);
+          metrics_.observe_request(route, req.method, res.status, sw.elapsed_ns());
+        };
+  };
+  // The same for a route that takes a body, read first under `rule`.
+  auto wrap_body = [this, authorize](std::string route, unsigned allowed, BodyRule rule,
+                                     BodyHandler fn) {
+    return [this, authorize, route, allowed, rule, fn](const httplib::Request& req,
+                                                       httplib::Response& res,
+                                                       const httplib::ContentReader& read) {
       Stopwatch sw;
-      TokenRecord caller;
-      bool ok = true;
-      if (allowed != kNone) {
-        std::string auth = req.get_header_value("Authorization");
-        std::string token = starts_with(auth, "Bearer ") ? auth.substr(7) : std::string();
-        std::string why;
-        std::optional<TokenRecord> found;
-        if (token.empty()) {
-          why = "missing bearer token (Authorization: Bearer <token>)";
-        } else if (!token_well_formed(token)) {
-          why = "malformed token";
-        } else {
-          std::string h = hash_token(token);
-          Result<std::optional<TokenRecord>> r = store_->find_token(h);
-          if (!r.ok()) {
-            send_error(res, 500, r.error().message);
-            ok = false;
-          } else if (!r->has_value() || !constant_time_equal((**r).hash_hex, h)) {
-            why = "unknown token";
-          } else {
-            found = **r;
-          }
-        }
-        if (ok && !found) {
-          ok = false;
-          metrics_.auth_failures++;
-          if (int wait = auth_fail_limits_.take("addr:" + req.remote_addr, monotonic_ns())) {
-            metrics_.rate_limited++;
-            res.set_header("Retry-After", std::to_string(wait));
-            send_error(res, 429, "too many failed authentications from this address");
-          } else {
-            send_error(res, 401, fmt::format("{} {}: {}", req.method, route, why));
-          }
-        }
-        if (ok) {
-          unsigned kind = found->kind == "admin"    ? kAdmin
-                          : found->kind == "enroll" ? kEnroll
-                          : found->kind == "mirror" ? kMirror
-                                                    : kMachine;
-          if (!(allowed & kind)) {
-            ok = false;
-            send_error(
-                res, 403,
-                fmt::format("{} {}: a {} token may not do this", req.method, route, found->kind));
-          } else {
-            // An enroll token serves a whole fleet being provisioned: it gets the admin
-            // limit, not one machine's.
-            RateLimiter& lim = kind == kMachine ? machine_limits_ : admin_limits_;
-            if (int wait = lim.take(found->hash_hex, monotonic_ns())) {
-              ok = false;
-              metrics_.rate_limited++;
-              res.set_header("Retry-After", std::to_string(wait));
-              send_error(
-                  res, 429,
-                  fmt::format("{} {}: rate limit of this token exceeded", req.method, route));
-            } else {
-              caller = std::move(*found);
-            }
-          }
-        }
-      }
-      if (ok) fn(req, res, caller);
+      std::string body;
+      if (read_body(req, res, read, rule, body))
+        if (std::optional<TokenRecord> caller = authorize(req, res, route, allowed))
+          fn(req, body, res, *caller);
       metrics_.observe_request(route, req.method, res.status, sw.elapsed_ns());
     };
   };
@@ -310,8 +414,9 @@ Result<int> Server::bind() {
 
   // --- tokens and enrollment
   h.Post(
-      "/v1/tokens", wrap("/v1/tokens", kAdmin, [&store](auto& req, auto& res, auto&) {
-        std::optional<json> b = body_json(req, res, "create token");
+      "/v1/tokens",
+      wrap_body("/v1/tokens", kAdmin, kJsonBody, [&store](auto&, auto& body, auto& res, auto&) {
+        std::optional<json> b = body_json(body, res, "create token");
         if (!b) return;
         auto f = str_members(*b, "create token", {"kind", "tier", "name"});
         if (!f.ok()) return send_error(res, 400, f.error().message);
@@ -334,84 +439,89 @@ Result<int> Server::bind() {
         send_json(res, 201, json{{"token", token}, {"kind", kind}, {"tier", tier}, {"name", name}});
       }));
 
-  h.Post("/v1/enroll",
-         wrap("/v1/enroll", kEnroll | kAdmin, [&store](auto& req, auto& res, auto& caller) {
-           std::optional<json> b = body_json(req, res, "enroll");
-           if (!b) return;
-           auto f = str_members(*b, "enroll", {"machine_id", "name", "tier"});
-           if (!f.ok()) return send_error(res, 400, f.error().message);
-           std::string machine_id = (*f)[0];
-           std::string name = (*f)[1];
-           std::string tier = caller.kind == "enroll" ? caller.tier : (*f)[2];
-           if (Status s = check_name_field("machine_id", machine_id); !s.ok())
-             return send_error(res, 400, s.error().wrap("enroll").message);
-           if (Status s = check_name_field("tier", tier, 64); !s.ok())
-             return send_error(res, 400, s.error().wrap("enroll").message);
-           if (Status s = check_text_field("name", name, 255); !s.ok())
-             return send_error(res, 400, s.error().wrap("enroll").message);
-           // Re-enrolling a machine (reinstalled, lost its token) retires its old token.
-           if (Status s = store.delete_machine_tokens(machine_id); !s.ok())
-             return send_error(res, 500, s.error().message);
-           std::string token = generate_token("machine");
-           int64_t now = unix_now();
-           TokenRecord t{hash_token(token), "machine", tier, name, machine_id, now};
-           if (Status s = store.put_token(t); !s.ok())
-             return send_error(res, 500, s.error().message);
-           Result<std::optional<MachineRecord>> old = store.find_machine(machine_id);
-           if (!old.ok()) return send_error(res, 500, old.error().message);
-           MachineRecord m = old->value_or(MachineRecord{});
-           if (!old->has_value()) {
-             m.machine_id = machine_id;
-             m.build_ids_json = "[]";
-             m.first_seen_unix = now;
-           }
-           m.tier = tier;
-           if (!name.empty()) m.name = name;
-           m.last_seen_unix = now;
-           if (Status s = store.upsert_machine(m); !s.ok())
-             return send_error(res, 500, s.error().message);
-           send_json(res, 201, json{{"machine_id", machine_id}, {"tier", tier}, {"token", token}});
-         }));
+  h.Post(
+      "/v1/enroll",
+      wrap_body(
+          "/v1/enroll", kEnroll | kAdmin, kJsonBody,
+          [&store](auto&, auto& body, auto& res, auto& caller) {
+            std::optional<json> b = body_json(body, res, "enroll");
+            if (!b) return;
+            auto f = str_members(*b, "enroll", {"machine_id", "name", "tier"});
+            if (!f.ok()) return send_error(res, 400, f.error().message);
+            std::string machine_id = (*f)[0];
+            std::string name = (*f)[1];
+            std::string tier = caller.kind == "enroll" ? caller.tier : (*f)[2];
+            if (Status s = check_name_field("machine_id", machine_id); !s.ok())
+              return send_error(res, 400, s.error().wrap("enroll").message);
+            if (Status s = check_name_field("tier", tier, 64); !s.ok())
+              return send_error(res, 400, s.error().wrap("enroll").message);
+            if (Status s = check_text_field("name", name, 255); !s.ok())
+              return send_error(res, 400, s.error().wrap("enroll").message);
+            // Re-enrolling a machine (reinstalled, lost its token) retires its old token.
+            if (Status s = store.delete_machine_tokens(machine_id); !s.ok())
+              return send_error(res, 500, s.error().message);
+            std::string token = generate_token("machine");
+            int64_t now = unix_now();
+            TokenRecord t{hash_token(token), "machine", tier, name, machine_id, now};
+            if (Status s = store.put_token(t); !s.ok())
+              return send_error(res, 500, s.error().message);
+            Result<std::optional<MachineRecord>> old = store.find_machine(machine_id);
+            if (!old.ok()) return send_error(res, 500, old.error().message);
+            MachineRecord m = old->value_or(MachineRecord{});
+            if (!old->has_value()) {
+              m.machine_id = machine_id;
+              m.build_ids_json = "[]";
+              m.first_seen_unix = now;
+            }
+            m.tier = tier;
+            if (!name.empty()) m.name = name;
+            m.last_seen_unix = now;
+            if (Status s = store.upsert_machine(m); !s.ok())
+              return send_error(res, 500, s.error().message);
+            send_json(res, 201, json{{"machine_id", machine_id}, {"tier", tier}, {"token", token}});
+          }));
 
   // --- machines
   h.Post("/v1/checkin",
-         wrap("/v1/checkin", kMachine, [this, &store, &impl](auto& req, auto& res, auto& caller) {
-           std::optional<json> b = body_json(req, res, "checkin");
-           if (!b) return;
-           Result<MachineIdentity> ident = parse_identity(*b);
-           if (!ident.ok()) return send_error(res, 400, ident.error().message);
-           ident->machine_id = caller.machine_id;
-           int64_t now = unix_now();
-           // A machine that changed nothing since its last check-in only moves its time.
-           std::string sha = identity_sha(*ident);
-           Result<bool> touched = store.touch_machine(caller.machine_id, caller.tier, sha, now);
-           if (!touched.ok()) return send_error(res, 500, touched.error().message);
-           MachineRecord m;
-           m.machine_id = caller.machine_id;
-           m.tier = caller.tier;
-           m.name = ident->name;
-           m.arch = ident->arch;
-           m.kernel_release = ident->kernel_release;
-           m.kernel_build_id = ident->kernel_build_id;
-           if (!*touched) m.build_ids_json = json(ident->build_ids).dump();
-           m.first_seen_unix = now;
-           m.last_seen_unix = now;
-           m.identity_sha = sha;
-           if (!*touched)
-             if (Status s = store.upsert_machine(m); !s.ok())
-               return send_error(res, 500, s.error().message);
-           auto tb = tier_bundles(impl, store, caller.tier);
-           if (!tb.ok()) return send_error(res, 500, tb.error().message);
-           json offers = json::array();
-           for (const BundleRecord& x : applicable_bundles(**tb, *ident))
-             offers.push_back(bundle_offer_json(x));
-           metrics_.checkins++;
-           send_json(res, 200,
-                     json{{"machine_id", caller.machine_id},
-                          {"tier", caller.tier},
-                          {"server_time", format_rfc3339(now)},
-                          {"bundles", offers}});
-         }));
+         wrap_body("/v1/checkin", kMachine, kJsonBody,
+                   [this, &store, &impl](auto&, auto& body, auto& res, auto& caller) {
+                     std::optional<json> b = body_json(body, res, "checkin");
+                     if (!b) return;
+                     Result<MachineIdentity> ident = parse_identity(*b);
+                     if (!ident.ok()) return send_error(res, 400, ident.error().message);
+                     ident->machine_id = caller.machine_id;
+                     int64_t now = unix_now();
+                     // A machine that changed nothing since its last check-in only moves its time.
+                     std::string sha = identity_sha(*ident);
+                     Result<bool> touched =
+                         store.touch_machine(caller.machine_id, caller.tier, sha, now);
+                     if (!touched.ok()) return send_error(res, 500, touched.error().message);
+                     MachineRecord m;
+                     m.machine_id = caller.machine_id;
+                     m.tier = caller.tier;
+                     m.name = ident->name;
+                     m.arch = ident->arch;
+                     m.kernel_release = ident->kernel_release;
+                     m.kernel_build_id = ident->kernel_build_id;
+                     if (!*touched) m.build_ids_json = json(ident->build_ids).dump();
+                     m.first_seen_unix = now;
+                     m.last_seen_unix = now;
+                     m.identity_sha = sha;
+                     if (!*touched)
+                       if (Status s = store.upsert_machine(m); !s.ok())
+                         return send_error(res, 500, s.error().message);
+                     auto tb = tier_bundles(impl, store, caller.tier);
+                     if (!tb.ok()) return send_error(res, 500, tb.error().message);
+                     json offers = json::array();
+                     for (const BundleRecord& x : applicable_bundles(**tb, *ident))
+                       offers.push_back(bundle_offer_json(x));
+                     metrics_.checkins++;
+                     send_json(res, 200,
+                               json{{"machine_id", caller.machine_id},
+                                    {"tier", caller.tier},
+                                    {"server_time", format_rfc3339(now)},
+                                    {"bundles", offers}});
+                   }));
 
   h.Get(R"(/v1/bundles/sha256/([0-9a-f]{64}))",
         wrap("/v1/bundles/sha256/:sha256", kAdmin | kMachine | kMirror,
@@ -436,42 +546,44 @@ Result<int> Server::bind() {
              }));
 
   h.Post("/v1/reports",
-         wrap("/v1/reports", kMachine, [this, &store](auto& req, auto& res, auto& caller) {
-           std::optional<json> b = body_json(req, res, "report");
-           if (!b) return;
-           auto lines = b->find("reports");
-           if (lines == b->end() || !lines->is_array())
-             return send_error(res, 400, "report: reports: missing or not an array");
-           if (lines->size() > kMaxReportLines)
-             return send_error(res, 400,
-                               fmt::format("report: reports: {} lines, more than "
-                                           "the limit of {}",
-                                           lines->size(), kMaxReportLines));
-           int64_t now = unix_now();
-           std::vector<ReportRecord> recs;
-           for (size_t i = 0; i < lines->size(); ++i) {
-             Result<ReportRecord> r = parse_report_line((*lines)[i], i, now);
-             if (!r.ok()) return send_error(res, 400, r.error().message);
-             Result<std::optional<BundleRecord>> known =
-                 store.find_bundle(r->bundle_id, r->version);
-             if (!known.ok()) return send_error(res, 500, known.error().message);
-             if (!known->has_value())
-               return send_error(res, 400,
-                                 fmt::format("report: reports[{}]: no bundle {} version {}", i,
-                                             r->bundle_id, r->version));
-             recs.push_back(std::move(*r));
-           }
-           std::string advisor;
-           if (auto a = b->find("advisor"); a != b->end()) {
-             Result<std::string> adv = parse_advisor(*a);
-             if (!adv.ok()) return send_error(res, 400, adv.error().message);
-             advisor = std::move(*adv);
-           }
-           if (Status s = store.add_reports(caller.machine_id, recs, advisor); !s.ok())
-             return send_error(res, 500, s.error().message);
-           for (const ReportRecord& r : recs) metrics_.count_report(r.state);
-           send_json(res, 200, json{{"stored", recs.size()}});
-         }));
+         wrap_body("/v1/reports", kMachine, kJsonBody,
+                   [this, &store](auto&, auto& body, auto& res, auto& caller) {
+                     std::optional<json> b = body_json(body, res, "report");
+                     if (!b) return;
+                     auto lines = b->find("reports");
+                     if (lines == b->end() || !lines->is_array())
+                       return send_error(res, 400, "report: reports: missing or not an array");
+                     if (lines->size() > kMaxReportLines)
+                       return send_error(res, 400,
+                                         fmt::format("report: reports: {} lines, more than "
+                                                     "the limit of {}",
+                                                     lines->size(), kMaxReportLines));
+                     int64_t now = unix_now();
+                     std::vector<ReportRecord> recs;
+                     for (size_t i = 0; i < lines->size(); ++i) {
+                       Result<ReportRecord> r = parse_report_line((*lines)[i], i, now);
+                       if (!r.ok()) return send_error(res, 400, r.error().message);
+                       Result<std::optional<BundleRecord>> known =
+                           store.find_bundle(r->bundle_id, r->version);
+                       if (!known.ok()) return send_error(res, 500, known.error().message);
+                       if (!known->has_value())
+                         return send_error(
+                             res, 400,
+                             fmt::format("report: reports[{}]: no bundle {} version {}", i,
+                                         r->bundle_id, r->version));
+                       recs.push_back(std::move(*r));
+                     }
+                     std::string advisor;
+                     if (auto a = b->find("advisor"); a != b->end()) {
+                       Result<std::string> adv = parse_advisor(*a);
+                       if (!adv.ok()) return send_error(res, 400, adv.error().message);
+                       advisor = std::move(*adv);
+                     }
+                     if (Status s = store.add_reports(caller.machine_id, recs, advisor); !s.ok())
+                       return send_error(res, 500, s.error().message);
+                     for (const ReportRecord& r : recs) metrics_.count_report(r.state);
+                     send_json(res, 200, json{{"stored", recs.size()}});
+                   }));
 
   // History: a machine sees only its own; an admin sees any (?machine=ID) or all.
   auto history_json = [&store](const std::string& machine_id, const httplib::Request& req,
@@ -522,50 +634,50 @@ Result<int> Server::bind() {
 
   // --- catalogue (admin; mirror reads)
   h.Post("/v1/bundles",
-         wrap("/v1/bundles", kAdmin,
-              [this, &store, &opts, invalidate_cache](auto& req, auto& res, auto&) {
-                std::string tier = req.get_param_value("tier");
-                if (!tier.empty())
-                  if (Status s = check_name_field("tier", tier, 64); !s.ok())
-                    return send_error(res, 400, s.error().wrap("publish").message);
-                if (!bundle::looks_like_bundle(req.body))
-                  return send_error(res, 400, "publish: body is not a nines bundle (bad magic)");
-                Result<bundle::Bundle> b = bundle::open_verified(req.body, opts.trust_dir);
-                if (!b.ok())
-                  return send_error(
-                      res, 422,
-                      b.error()
-                          .wrap(fmt::format("publish: verify against {}", opts.trust_dir))
-                          .message);
-                const bundle::Manifest& m = b->manifest;
-                BundleRecord r;
-                r.id = m.id;
-                r.version = m.version;
-                r.sha256 = bundle::sha256_hex(req.body);
-                r.kind = m.kind;
-                r.target_name = m.target_name;
-                r.target_build_id = m.target_build_id;
-                r.kernel_release = m.kernel_release;
-                r.description = m.description;
-                r.manifest_json = bundle::manifest_to_json(m).dump();
-                r.signer = b->signer_fingerprint;
-                r.size = static_cast<int64_t>(req.body.size());
-                r.published_unix = m.published_unix;
-                r.uploaded_unix = unix_now();
-                // Stored and promoted in one transaction: a crash leaves both or neither.
-                Result<PublishOutcome> out = store.publish(r, req.body, tier);
-                if (!out.ok()) {
-                  bool conflict =
-                      out.error().message.find("already published") != std::string::npos;
-                  return send_error(res, conflict ? 409 : 500, out.error().message);
-                }
-                if (*out == PublishOutcome::kStored) metrics_.publishes++;
-                invalidate_cache();
-                json j = bundle_offer_json(r);
-                j["status"] = *out == PublishOutcome::kStored ? "stored" : "identical";
-                j["promoted_to"] = tier.empty() ? json::array() : json::array({tier});
-                send_json(res, *out == PublishOutcome::kStored ? 201 : 200, j);
-              }));
+         wrap_body(
+             "/v1/bundles", kAdmin, kBundleBody,
+             [this, &store, &opts, invalidate_cache](auto& req, auto& body, auto& res, auto&) {
+               std::string tier = req.get_param_value("tier");
+               if (!tier.empty())
+                 if (Status s = check_name_field("tier", tier, 64); !s.ok())
+                   return send_error(res, 400, s.error().wrap("publish").message);
+               if (!bundle::looks_like_bundle(body))
+                 return send_error(res, 400, "publish: body is not a nines bundle (bad magic)");
+               Result<bundle::Bundle> b = bundle::open_verified(body, opts.trust_dir);
+               if (!b.ok())
+                 return send_error(
+                     res, 422,
+                     b.error()
+                         .wrap(fmt::format("publish: verify against {}", opts.trust_dir))
+                         .message);
+               const bundle::Manifest& m = b->manifest;
+               BundleRecord r;
+               r.id = m.id;
+               r.version = m.version;
+               r.sha256 = bundle::sha256_hex(body);
+               r.kind = m.kind;
+               r.target_name = m.target_name;
+               r.target_build_id = m.target_build_id;
+               r.kernel_release = m.kernel_release;
+               r.description = m.description;
+               r.manifest_json = bundle::manifest_to_json(m).dump();
+               r.signer = b->signer_fingerprint;
+               r.size = static_cast<int64_t>(body.size());
+               r.published_unix = m.published_unix;
+               r.uploaded_unix = unix_now();
+               // Stored and promoted in one transaction: a crash leaves both or neither.
+               Result<PublishOutcome> out = store.publish(r, body, tier);
+               if (!out.ok()) {
+                 bool conflict = out.error().message.find("already published") != std::string::npos;
+                 return send_error(res, conflict ? 409 : 500, out.error().message);
+               }
+               if (*out == PublishOutcome::kStored) metrics_.publishes++;
+               invalidate_cache();
+               json j = bundle_offer_json(r);
+               j["status"] = *out == PublishOutcome::kStored ? "stored" : "identical";
+               j["promoted_to"] = tier.empty() ? json::array() : json::array({tier});
+               send_json(res, *out == PublishOutcome::kStored ? 201 : 200, j);
+             }));
 
   auto tiers_of =
       [&store]() -> Result<std::map<std::pair<std::string, int64_t>, std::vector<std::string>>> {
@@ -588,24 +700,24 @@ Result<int> Server::bind() {
         }));
 
   h.Post(R"(/v1/bundles/([A-Za-z0-9._+-]{1,128})/([0-9]{1,18})/promote)",
-         wrap("/v1/bundles/:id/:version/promote", kAdmin,
-              [&store, invalidate_cache](auto& req, auto& res, auto&) {
-                std::optional<json> b = body_json(req, res, "promote");
-                if (!b) return;
-                std::string id = req.matches[1];
-                int64_t version = *parse_i64(std::string(req.matches[2]));
-                auto f = str_members(*b, "promote", {"tier"});
-                if (!f.ok()) return send_error(res, 400, f.error().message);
-                std::string tier = (*f)[0];
-                if (Status s = check_name_field("tier", tier, 64); !s.ok())
-                  return send_error(res, 400, s.error().wrap("promote").message);
-                if (Status s = store.promote(id, version, tier); !s.ok()) {
-                  bool missing = s.error().message.find("no such bundle") != std::string::npos;
-                  return send_error(res, missing ? 404 : 500, s.error().message);
-                }
-                invalidate_cache();
-                send_json(res, 200, json{{"id", id}, {"version", version}, {"tier", tier}});
-              }));
+         wrap_body("/v1/bundles/:id/:version/promote", kAdmin, kJsonBody,
+                   [&store, invalidate_cache](auto& req, auto& body, auto& res, auto&) {
+                     std::optional<json> b = body_json(body, res, "promote");
+                     if (!b) return;
+                     std::string id = req.matches[1];
+                     int64_t version = *parse_i64(std::string(req.matches[2]));
+                     auto f = str_members(*b, "promote", {"tier"});
+                     if (!f.ok()) return send_error(res, 400, f.error().message);
+                     std::string tier = (*f)[0];
+                     if (Status s = check_name_field("tier", tier, 64); !s.ok())
+                       return send_error(res, 400, s.error().wrap("promote").message);
+                     if (Status s = store.promote(id, version, tier); !s.ok()) {
+                       bool missing = s.error().message.find("no such bundle") != std::string::npos;
+                       return send_error(res, missing ? 404 : 500, s.error().message);
+                     }
+                     invalidate_cache();
+                     send_json(res, 200, json{{"id", id}, {"version", version}, {"tier", tier}});
+                   }));
 
   // --- fleet (admin)
   auto fleet = [&store](int64_t history_limit) -> Result<json> {
@@ -639,8 +751,22 @@ Result<int> Server::bind() {
                           "text/plain; version=0.0.4; charset=utf-8");
         }));
 
+  // Any other request that may carry a body: 404, its body drained like a refused one.
+  // Without these routes httplib would first read the body whole, up to the payload limit.
+  auto no_endpoint = [](const httplib::Request& req, httplib::Response& res,
+                        const httplib::ContentReader& read) {
+    send_refusal(res, drain(read, declared_body(req)), 404,
+                 fmt::format("{} {}: no such endpoint", req.method, req.path));
+  };
+  h.Post(".*", no_endpoint);
+  h.Put(".*", no_endpoint);
+  h.Patch(".*", no_endpoint);
+  h.Delete(".*", no_endpoint);
+
+  // Fills httplib's own answers (no route, malformed request); ours have their content
+  // already (send_refusal's has no body string, only a Content-Type).
   h.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
+    if (res.has_header("Content-Type")) return;
     if (res.status == 404)
       send_error(res, 404, fmt::format("{} {}: no such endpoint", req.method, req.path));
     else if (res.status == 413)

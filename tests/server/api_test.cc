@@ -1,6 +1,11 @@
 // The /v1 API over real HTTP on a loopback port, against both storage back ends.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include "core/fd.h"
 #include "core/subprocess.h"
@@ -28,6 +33,71 @@ std::string error_of(const HttpReply& r) {
   return j.is_object() ? j.value("error", "") : r.body;
 }
 
+// One HTTP connection to the server, byte by byte: for what httplib's client hides, such as
+// several requests on one connection and whether the server closed it.
+class RawConnection {
+ public:
+  explicit RawConnection(int port) : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    timeval tv{30, 0};  // a server that never answers fails the test instead of hanging it
+    setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  bool connected() const { return connected_; }
+  // Sends all of `bytes`; false when the connection is gone.
+  bool send(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+  // Reads one response (headers and a Content-Length body) and returns it whole; "" when
+  // the connection ends first.
+  std::string read_response() {
+    size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos)
+      if (!fill()) return "";
+    size_t length = 0;
+    for (size_t at = buf_.find("\r\n"); at < end; at = buf_.find("\r\n", at + 2))
+      if (strncasecmp(buf_.c_str() + at + 2, "Content-Length:", 15) == 0)
+        length = std::stoul(buf_.substr(at + 17));
+    while (buf_.size() < end + 4 + length)
+      if (!fill()) return "";
+    std::string r = buf_.substr(0, end + 4 + length);
+    buf_.erase(0, r.size());
+    return r;
+  }
+
+ private:
+  bool fill() {
+    char b[65536];
+    ssize_t n = recv(fd_.get(), b, sizeof b, 0);
+    if (n <= 0) return false;
+    buf_.append(b, static_cast<size_t>(n));
+    return true;
+  }
+  Fd fd_;
+  bool connected_ = false;
+  std::string buf_;
+};
+
+int status_of(const std::string& response) {
+  return response.size() > 12 ? std::atoi(response.c_str() + 9) : 0;
+}
+
+std::string post_request(const std::string& path, const std::string& token,
+                         const std::string& framing, const std::string& body) {
+  return "POST " + path + " HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + token +
+         "\r\nContent-Type: application/json\r\n" + framing + "\r\n\r\n" + body;
+}
+
+const std::string kHealthRequest = "GET /v1/health HTTP/1.1\r\nHost: t\r\n\r\n";
+
 class ApiTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -44,6 +114,7 @@ class ApiTest : public ::testing::TestWithParam<std::string> {
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? *r : json();
   }
+  int port() const { return std::stoi(srv_->url().substr(srv_->url().rfind(':') + 1)); }
   std::unique_ptr<RunningServer> srv_;
 };
 
@@ -333,9 +404,13 @@ TEST_P(ApiTest, MembersOfTheWrongTypeAre400NotACrash) {
   EXPECT_NE(error_of(*r).find("machine_id: not a string"), std::string::npos);
 }
 
+// The refusals below are answered to httplib's client, which closes its connection after
+// each request (no keep-alive) and sends its whole body before it reads the answer. A server
+// that answered and closed without reading the body would leave bytes unread in its socket,
+// and the kernel's reset would race the answer to the client.
 TEST_P(ApiTest, ChunkedJsonBodiesAreRefused) {
   std::string m = srv_->enroll("a", "canary");
-  httplib::Client c("127.0.0.1", std::stoi(srv_->url().substr(srv_->url().rfind(':') + 1)));
+  httplib::Client c("127.0.0.1", port());
   std::string body = checkin_body({}).dump();
   auto r = c.Post(
       "/v1/checkin", {{"Authorization", "Bearer " + m}}, body.size(),
@@ -344,7 +419,7 @@ TEST_P(ApiTest, ChunkedJsonBodiesAreRefused) {
         return true;
       },
       "application/json");
-  ASSERT_TRUE(r);
+  ASSERT_TRUE(r) << r.error();
   EXPECT_EQ(r->status, 200);  // a known length streams fine
   r = c.Post(
       "/v1/checkin", {{"Authorization", "Bearer " + m}},
@@ -356,8 +431,75 @@ TEST_P(ApiTest, ChunkedJsonBodiesAreRefused) {
         return true;
       },
       "application/json");
-  ASSERT_TRUE(r);
+  ASSERT_TRUE(r) << r.error();
   EXPECT_EQ(r->status, 411);
+}
+
+TEST_P(ApiTest, OversizedJsonBodiesAreAnsweredToAClientThatClosesItsConnection) {
+  std::string m = srv_->enroll("a", "canary");
+  httplib::Client c("127.0.0.1", port());
+  auto r = c.Post("/v1/checkin", {{"Authorization", "Bearer " + m}},
+                  std::string(kMaxJsonBody + 10, ' '), "application/json");
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->status, 413);
+}
+
+TEST_P(ApiTest, BundleUploadsMayBeChunked) {
+  std::string bytes = make_bundle(srv_->publisher(), {});
+  httplib::Client c("127.0.0.1", port());
+  auto r = c.Post(
+      "/v1/bundles", {{"Authorization", "Bearer " + srv_->admin_token()}},
+      [&bytes](size_t offset, httplib::DataSink& sink) {
+        if (offset < bytes.size())
+          sink.write(bytes.data() + offset, std::min<size_t>(4096, bytes.size() - offset));
+        else
+          sink.done();
+        return true;
+      },
+      "application/octet-stream");
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->status, 201) << r->body;
+}
+
+// A refused body is read and dropped, so the connection stays in step: the next request on
+// it is answered as itself, not taken from the rest of the refused body.
+TEST_P(ApiTest, RefusedBodiesAreReadSoTheConnectionServesTheNextRequest) {
+  std::string m = srv_->enroll("a", "canary");
+  RawConnection conn(port());
+  ASSERT_TRUE(conn.connected());
+  std::string body = checkin_body({}).dump();
+  std::string chunked = fmt::format("{:x}\r\n{}\r\n0\r\n\r\n", body.size(), body);
+  std::string big(kMaxJsonBody + 10, ' ');
+  struct Case {
+    std::string request;
+    int status;
+  };
+  for (const Case& c :
+       {Case{post_request("/v1/checkin", m, "Transfer-Encoding: chunked", chunked), 411},
+        Case{post_request("/v1/checkin", m, fmt::format("Content-Length: {}", big.size()), big),
+             413},
+        Case{post_request("/v1/nothing", m, "Content-Length: 2", "{}"), 404}}) {
+    ASSERT_TRUE(conn.send(c.request));
+    EXPECT_EQ(status_of(conn.read_response()), c.status) << c.request.substr(0, 60);
+    ASSERT_TRUE(conn.send(kHealthRequest));
+    std::string health = conn.read_response();
+    EXPECT_EQ(status_of(health), 200) << health;
+  }
+}
+
+// A body too large to drain is answered all the same, and the connection is closed: what is
+// left of the body must not be read as further requests.
+TEST_P(ApiTest, BodiesTooLargeToDrainAreAnsweredOnAConnectionThenClosed) {
+  std::string m = srv_->enroll("a", "canary");
+  RawConnection conn(port());
+  ASSERT_TRUE(conn.connected());
+  // 200 MiB declared, none of it sent.
+  ASSERT_TRUE(conn.send(post_request("/v1/checkin", m, "Content-Length: 209715200", "")));
+  std::string r = conn.read_response();
+  EXPECT_EQ(status_of(r), 413) << r;
+  EXPECT_NE(r.find("more than the limit"), std::string::npos) << r;
+  (void)conn.send(kHealthRequest);  // may already fail: the server has closed
+  EXPECT_EQ(conn.read_response(), "");
 }
 
 TEST_P(ApiTest, UnknownEndpointsAnswerJson404) {
