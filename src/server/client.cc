@@ -2,35 +2,393 @@
 
 #include <httplib.h>
 
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sodium.h>
+#include <sys/socket.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <string_view>
+
+#include "core/clock.h"
+#include "core/fd.h"
+
 namespace nines::server {
+
+namespace {
+
+// The value as messages may show it: "http://USER:***@HOST:PORT".
+std::string masked(const std::string& url) {
+  size_t from = url.find("://");
+  from = from == std::string::npos ? 0 : from + 3;
+  size_t end = url.find('/', from);
+  size_t at = url.rfind('@', end == std::string::npos ? std::string::npos : end);
+  if (at == std::string::npos || at < from) return url;
+  size_t colon = url.find(':', from);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+std::optional<std::string> percent_decoded(std::string_view s) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+bool all_of(std::string_view s, std::string_view allowed_punct, bool hex_only) {
+  for (char c : s) {
+    bool ok = hex_only ? std::isxdigit(static_cast<unsigned char>(c)) != 0
+                       : std::isalnum(static_cast<unsigned char>(c)) != 0;
+    if (!ok && allowed_punct.find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string ProxyUrl::display() const {
+  bool v6 = host.find(':') != std::string::npos;
+  return fmt::format("http://{}{}{}:{}", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
+Result<ProxyUrl> parse_proxy_url(const std::string& url) {
+  auto bad = [&](std::string_view why) {
+    return make_error("proxy URL '{}': {}", masked(url), why);
+  };
+  constexpr std::string_view kForm = "(http://[USER:PASSWORD@]HOST:PORT)";
+  if (url.starts_with("https://"))
+    return bad(
+        "https:// proxies are not supported: give the proxy as http://HOST:PORT (an "
+        "https server is still reached through it, over a CONNECT tunnel)");
+  if (!url.starts_with("http://")) return bad(fmt::format("must start with http:// {}", kForm));
+  std::string_view rest(url);
+  rest.remove_prefix(7);
+  if (rest.ends_with('/')) rest.remove_suffix(1);
+  if (rest.find_first_of("/?#") != std::string_view::npos)
+    return bad(fmt::format("a proxy URL has no path {}", kForm));
+  ProxyUrl p;
+  if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
+    std::string_view userinfo = rest.substr(0, at);
+    rest.remove_prefix(at + 1);
+    size_t colon = userinfo.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == userinfo.size())
+      return bad(fmt::format("credentials must be USER:PASSWORD, both non-empty {}", kForm));
+    auto user = percent_decoded(userinfo.substr(0, colon));
+    auto password = percent_decoded(userinfo.substr(colon + 1));
+    if (!user || !password) return bad("bad percent-encoding in the credentials");
+    p.user = std::move(*user);
+    p.password = std::move(*password);
+  }
+  std::string_view port;
+  if (rest.starts_with('[')) {
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos) return bad("unclosed '[' in the IPv6 address");
+    p.host = std::string(rest.substr(1, close - 1));
+    if (p.host.empty() || !all_of(p.host, ":.", true)) return bad("not an IPv6 address in [...]");
+    if (close + 1 >= rest.size() || rest[close + 1] != ':')
+      return bad(fmt::format("no port {}", kForm));
+    port = rest.substr(close + 2);
+  } else {
+    size_t colon = rest.rfind(':');
+    if (colon == std::string_view::npos) return bad(fmt::format("no port {}", kForm));
+    p.host = std::string(rest.substr(0, colon));
+    port = rest.substr(colon + 1);
+    if (p.host.empty()) return bad(fmt::format("no host {}", kForm));
+    if (!all_of(p.host, ".-_", false))
+      return bad("the host must be a name or an address (an IPv6 address goes in [...])");
+  }
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string_view::npos)
+    return bad(fmt::format("the port must be a number {}", kForm));
+  p.port = std::stoi(std::string(port));
+  if (p.port < 1 || p.port > 65535) return bad("the port must be 1-65535");
+  return p;
+}
 
 std::string HttpReply::header(const std::string& name) const {
   auto it = headers.find(name);
   return it == headers.end() ? std::string() : it->second;
 }
 
+namespace {
+
+constexpr int kConnectTimeoutS = 5;
+constexpr int kIoTimeoutS = 60;
+
+std::string host_port(const std::string& host, int port) {
+  bool v6 = host.find(':') != std::string::npos;
+  return fmt::format("{}{}{}:{}", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
+struct ServerUrl {
+  bool tls = false;
+  std::string host;
+  int port = 0;
+};
+
+// "http(s)://HOST[:PORT]" (trailing slashes already gone), like httplib::Client reads it
+// (IPv6 in brackets; port 80 or 443 by default), but a path is refused instead of being
+// taken for part of the host name.
+Result<ServerUrl> parse_server_url(const std::string& url) {
+  auto bad = [&](std::string_view why) { return make_error("server URL '{}': {}", url, why); };
+  ServerUrl s;
+  s.tls = url.starts_with("https://");
+  std::string_view rest(url);
+  rest.remove_prefix(s.tls ? 8 : 7);
+  if (rest.find_first_of("/?#@") != std::string_view::npos)
+    return bad("must be http(s)://HOST[:PORT], without a path or credentials");
+  std::optional<std::string_view> port;
+  if (rest.starts_with('[')) {
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos) return bad("unclosed '[' in the IPv6 address");
+    s.host = std::string(rest.substr(1, close - 1));
+    rest.remove_prefix(close + 1);
+    if (!rest.empty() && rest[0] != ':') return bad("text after the IPv6 address");
+    if (!rest.empty()) port = rest.substr(1);
+  } else {
+    size_t colon = rest.find(':');
+    s.host = std::string(rest.substr(0, colon));
+    if (colon != std::string_view::npos) port = rest.substr(colon + 1);
+  }
+  if (s.host.empty()) return bad("no host");
+  s.port = s.tls ? 443 : 80;
+  if (port) {
+    if (port->empty() || port->size() > 5 ||
+        port->find_first_not_of("0123456789") != std::string_view::npos)
+      return bad("the port must be a number");
+    s.port = std::stoi(std::string(*port));
+    if (s.port < 1 || s.port > 65535) return bad("the port must be 1-65535");
+  }
+  return s;
+}
+
+std::string base64(std::string_view in) {
+  std::string out(sodium_base64_ENCODED_LEN(in.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(in.data()),
+                    in.size(), sodium_base64_VARIANT_ORIGINAL);
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
+int64_t mono_ms() { return monotonic_ns() / 1000000; }
+
+// What a 407 from the proxy means here.
+std::string_view proxy_auth_hint(bool have_credentials) {
+  return have_credentials ? "the proxy refused the credentials"
+                          : "the proxy requires credentials: http://USER:PASSWORD@HOST:PORT";
+}
+
+// Waits until fd is ready for events or deadline_ms (CLOCK_MONOTONIC) passes.
+bool wait_fd(int fd, short events, int64_t deadline_ms) {
+  for (;;) {
+    int64_t left = deadline_ms - mono_ms();
+    if (left <= 0) return false;
+    pollfd p{fd, events, 0};
+    int n = ::poll(&p, 1, static_cast<int>(left));
+    if (n > 0) return true;
+    if (n < 0 && errno != EINTR) return false;
+  }
+}
+
+// A TCP connection to the proxy, through which the proxy agreed (2xx) to relay bytes to
+// target ("HOST:PORT"): the socket is blocking, as httplib expects, and nothing of the
+// server's side has been read from it yet.
+Result<Fd> open_tunnel(const ProxyUrl& proxy, const std::string& target) {
+  std::string name = proxy.display();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  std::string port = std::to_string(proxy.port);
+  if (int rc = ::getaddrinfo(proxy.host.c_str(), port.c_str(), &hints, &list); rc != 0)
+    return make_error("proxy {} unreachable: {}", name, ::gai_strerror(rc));
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owned(list, &::freeaddrinfo);
+  Fd sock;
+  std::string why = "no address";
+  for (addrinfo* a = list; a && !sock.valid(); a = a->ai_next) {
+    Fd s(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol));
+    if (!s.valid()) {
+      why = std::strerror(errno);
+      continue;
+    }
+    int64_t deadline = mono_ms() + kConnectTimeoutS * 1000;
+    if (::connect(s.get(), a->ai_addr, a->ai_addrlen) != 0 && errno != EINPROGRESS) {
+      why = std::strerror(errno);
+      continue;
+    }
+    if (!wait_fd(s.get(), POLLOUT, deadline)) {
+      why = fmt::format("no connection within {} s", kConnectTimeoutS);
+      continue;
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      why = std::strerror(err);
+      continue;
+    }
+    sock = std::move(s);
+  }
+  if (!sock.valid()) return make_error("proxy {} unreachable: {}", name, why);
+
+  std::string req = fmt::format("CONNECT {0} HTTP/1.1\r\nHost: {0}\r\n", target);
+  if (!proxy.user.empty())
+    req += "Proxy-Authorization: Basic " + base64(proxy.user + ":" + proxy.password) + "\r\n";
+  req += "\r\n";
+  int64_t deadline = mono_ms() + kIoTimeoutS * 1000;
+  for (size_t off = 0; off < req.size();) {
+    if (!wait_fd(sock.get(), POLLOUT, deadline))
+      return make_error("proxy {}: CONNECT {}: could not send within {} s", name, target,
+                        kIoTimeoutS);
+    ssize_t n = ::send(sock.get(), req.data() + off, req.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno != EAGAIN && errno != EINTR)
+      return make_error("proxy {}: CONNECT {}: {}", name, target, std::strerror(errno));
+    if (n > 0) off += static_cast<size_t>(n);
+  }
+  // The answer's head, one byte at a time: whatever follows it belongs to the TLS session.
+  constexpr size_t kMaxHead = 16 * 1024;
+  std::string head;
+  while (!head.ends_with("\r\n\r\n")) {
+    if (head.size() >= kMaxHead)
+      return make_error("proxy {}: CONNECT {}: answer head over {} bytes", name, target, kMaxHead);
+    if (!wait_fd(sock.get(), POLLIN, deadline))
+      return make_error("proxy {}: CONNECT {}: no answer within {} s", name, target, kIoTimeoutS);
+    char c;
+    ssize_t n = ::recv(sock.get(), &c, 1, 0);
+    if (n == 0)
+      return make_error("proxy {}: CONNECT {}: connection closed {}", name, target,
+                        head.empty() ? "without an answer" : "in the answer");
+    if (n < 0 && errno != EAGAIN && errno != EINTR)
+      return make_error("proxy {}: CONNECT {}: {}", name, target, std::strerror(errno));
+    if (n == 1) head += c;
+  }
+  // "HTTP/1.1 200 Connection established"
+  std::string_view line(head.data(), head.find("\r\n"));
+  if (!line.starts_with("HTTP/1.") || line.size() < 12 || line[8] != ' ')
+    return make_error("proxy {}: CONNECT {}: the answer is not HTTP: '{}'", name, target,
+                      line.substr(0, 80));
+  std::string_view status = line.substr(9);
+  if (!status.starts_with('2')) {
+    std::string msg = fmt::format("proxy {} refused the tunnel to {}: HTTP {}", name, target,
+                                  status.substr(0, 80));
+    if (status.starts_with("407"))
+      msg += fmt::format(" ({})", proxy_auth_hint(!proxy.user.empty()));
+    return Error{msg};
+  }
+  int flags = ::fcntl(sock.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(sock.get(), F_SETFL, flags & ~O_NONBLOCK) != 0)
+    return errno_error("fcntl(F_SETFL) proxy socket");
+  int one = 1;
+  ::setsockopt(sock.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return sock;
+}
+
+// An https client whose every connection is a CONNECT tunnel we open ourselves, instead of
+// httplib's set_proxy. Two faults of httplib 0.11 (Debian 12) make that necessary:
+// - when the proxy refuses the CONNECT with "Connection: close" (407, 502 ...: tinyproxy
+//   and squid always do), httplib locks its socket mutex a second time and hangs forever
+//   (cpp-httplib #1590, fixed in 0.13);
+// - it repeats Proxy-Authorization inside the tunnel, handing the proxy credentials to the
+//   server.
+// TLS, SNI and the certificate and host-name checks then run through the tunnel exactly as
+// on a direct connection.
+class TunnelClient final : public httplib::SSLClient {
+ public:
+  TunnelClient(const std::string& host, int port, ProxyUrl proxy)
+      : httplib::SSLClient(host, port), proxy_(std::move(proxy)), target_(host_port(host, port)) {}
+  // Why the last tunnel could not be opened ("" when it could).
+  const std::string& tunnel_error() const { return tunnel_error_; }
+
+ private:
+  // Called by httplib (with its socket mutex held) whenever it needs a new connection.
+  bool create_and_connect_socket(Socket& socket, httplib::Error& error) override {
+    tunnel_error_.clear();
+    if (!is_valid()) {
+      error = httplib::Error::SSLConnection;
+      return false;
+    }
+    auto fd = open_tunnel(proxy_, target_);
+    if (!fd) {
+      tunnel_error_ = fd.error().message;
+      error = httplib::Error::Connection;
+      return false;
+    }
+    socket.sock = fd->release();
+    return true;
+  }
+
+  ProxyUrl proxy_;
+  std::string target_;
+  std::string tunnel_error_;
+};
+
+}  // namespace
+
 ApiClient::ApiClient(ApiClient&&) noexcept = default;
 ApiClient& ApiClient::operator=(ApiClient&&) noexcept = default;
 ApiClient::~ApiClient() = default;
 
 Result<ApiClient> ApiClient::make(const std::string& base_url, std::string token,
-                                  const std::string& ca_file) {
+                                  const std::string& ca_file, const std::string& proxy_url) {
   if (!base_url.starts_with("http://") && !base_url.starts_with("https://"))
     return make_error("server URL '{}': must start with http:// or https://", base_url);
   std::string url = base_url;
   while (url.size() > 8 && url.back() == '/') url.pop_back();
+  ServerUrl server = NINES_TRY(parse_server_url(url));
+  std::optional<ProxyUrl> proxy;
+  if (!proxy_url.empty()) proxy = NINES_TRY(parse_proxy_url(proxy_url));
   ApiClient c;
   c.base_url_ = url;
   c.token_ = std::move(token);
-  c.http_ = std::make_unique<httplib::Client>(url);
+  if (server.tls && proxy)
+    c.http_ = std::make_unique<TunnelClient>(server.host, server.port, *proxy);
+  else if (server.tls)
+    c.http_ = std::make_unique<httplib::SSLClient>(server.host, server.port);
+  else
+    c.http_ = std::make_unique<httplib::ClientImpl>(server.host, server.port);
   if (!c.http_->is_valid()) return make_error("server URL '{}': not a valid URL", base_url);
-  c.http_->set_connection_timeout(5, 0);
-  c.http_->set_read_timeout(60, 0);
-  c.http_->set_write_timeout(60, 0);
+  c.http_->set_connection_timeout(kConnectTimeoutS, 0);
+  c.http_->set_read_timeout(kIoTimeoutS, 0);
+  c.http_->set_write_timeout(kIoTimeoutS, 0);
   c.http_->set_keep_alive(true);
   c.http_->set_tcp_nodelay(true);
   if (!ca_file.empty()) c.http_->set_ca_cert_path(ca_file.c_str());
-  if (url.starts_with("https://")) c.http_->enable_server_certificate_verification(true);
+  if (server.tls) c.http_->enable_server_certificate_verification(true);
+  if (proxy && !server.tls) {
+    // Plain http: httplib sends absolute-form requests ("POST http://HOST:PORT/path") to the
+    // proxy, with Proxy-Authorization, which the proxy consumes.
+    c.http_->set_proxy(proxy->host.c_str(), proxy->port);
+    if (!proxy->user.empty())
+      c.http_->set_proxy_basic_auth(proxy->user.c_str(), proxy->password.c_str());
+  }
+  if (proxy) {
+    c.proxy_ = proxy->display();
+    c.proxy_auth_ = !proxy->user.empty();
+  }
+  // The machine token goes in each request's own headers, never set_bearer_token_auth:
+  // httplib would copy that one into the CONNECT request too, in clear, to the proxy.
   return c;
 }
 
@@ -38,9 +396,41 @@ namespace {
 HttpReply reply_of(const httplib::Response& r) {
   HttpReply out;
   out.status = r.status;
+  out.reason = r.reason;
   out.body = r.body;
   for (const auto& [k, v] : r.headers) out.headers.emplace(k, v);
   return out;
+}
+
+// httplib's error names ("Read", "SSLServerVerification") as a sentence.
+std::string describe(httplib::Error e) {
+  switch (e) {
+    case httplib::Error::Connection:
+      return "could not connect";
+    case httplib::Error::Read:
+      return "no complete answer (connection closed, reset or timed out)";
+    case httplib::Error::Write:
+      return "could not send the request";
+    case httplib::Error::SSLConnection:
+      return "TLS handshake failed";
+    case httplib::Error::SSLLoadingCerts:
+      return "could not load the CA certificates";
+    case httplib::Error::SSLServerVerification:
+      return "TLS: the server's certificate is not trusted or does not name the host";
+    default:
+      return httplib::to_string(e);
+  }
+}
+
+// Why no answer came. Through a proxy every connection goes to the proxy, so a failed
+// connect is the proxy's; anything later may be the proxy's or the server's.
+std::string failure(const httplib::ClientImpl& http, httplib::Error e, const std::string& proxy) {
+  if (auto* t = dynamic_cast<const TunnelClient*>(&http); t && !t->tunnel_error().empty())
+    return t->tunnel_error();
+  std::string what = describe(e);
+  if (proxy.empty()) return what;
+  if (e == httplib::Error::Connection) return fmt::format("proxy {} unreachable: {}", proxy, what);
+  return fmt::format("{} (through proxy {})", what, proxy);
 }
 }  // namespace
 
@@ -50,7 +440,7 @@ Result<HttpReply> ApiClient::get(const std::string& path,
   if (!token_.empty()) h.emplace("Authorization", "Bearer " + token_);
   for (const auto& [k, v] : extra) h.emplace(k, v);
   httplib::Result r = http_->Get(path.c_str(), h);
-  if (!r) return make_error("GET {}{}: {}", base_url_, path, httplib::to_string(r.error()));
+  if (!r) return make_error("GET {}{}: {}", base_url_, path, failure(*http_, r.error(), proxy_));
   return reply_of(r.value());
 }
 
@@ -59,17 +449,39 @@ Result<HttpReply> ApiClient::post(const std::string& path, const std::string& bo
   httplib::Headers h;
   if (!token_.empty()) h.emplace("Authorization", "Bearer " + token_);
   httplib::Result r = http_->Post(path.c_str(), h, body, content_type.c_str());
-  if (!r) return make_error("POST {}{}: {}", base_url_, path, httplib::to_string(r.error()));
-  return reply_of(r.value());
+  if (r) return reply_of(r.value());
+  std::string why = failure(*http_, r.error(), proxy_);
+  if (!proxy_.empty() && r.error() != httplib::Error::Connection &&
+      !dynamic_cast<const TunnelClient*>(http_.get())) {
+    // A proxy that answers an http request with its own error (407, 500 ...) may close the
+    // connection without reading the POST's body (tinyproxy does): the reset then takes its
+    // answer with it. A GET has no body, so its answer through the proxy says what went wrong.
+    httplib::Result probe = http_->Get("/v1/health", h);
+    if (probe && (probe->status == 407 || probe->status >= 500)) {
+      why += fmt::format("; GET /v1/health through the proxy gets HTTP {} {}", probe->status,
+                         probe->reason);
+      if (probe->status == 407) why += fmt::format(" ({})", proxy_auth_hint(proxy_auth_));
+    }
+  }
+  return make_error("POST {}{}: {}", base_url_, path, why);
 }
 
 Result<nlohmann::json> ApiClient::json_of(const std::string& what, Result<HttpReply> r) {
   if (!r.ok()) return r.error();
   nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);
   if (r->status < 200 || r->status > 299) {
-    std::string msg = j.is_object() && j.contains("error") && j["error"].is_string()
-                          ? j["error"].get<std::string>()
-                          : r->body.substr(0, 200);
+    std::string msg;
+    if (j.is_object() && j.contains("error") && j["error"].is_string()) {
+      msg = j["error"].get<std::string>();
+    } else if (!proxy_.empty() && r->status == 407) {
+      msg = proxy_auth_hint(proxy_auth_);
+    } else {
+      // A proxy's own errors are HTML pages; their status line says it shorter.
+      size_t first = r->body.find_first_not_of(" \t\r\n");
+      bool html = first != std::string::npos && r->body[first] == '<';
+      msg = html && !r->reason.empty() ? r->reason : r->body.substr(0, 200);
+    }
+    if (!proxy_.empty()) msg += fmt::format(" (through proxy {})", proxy_);
     return make_error("{}: HTTP {}: {}", what, r->status, msg);
   }
   if (j.is_discarded()) return make_error("{}: answer is not JSON", what);

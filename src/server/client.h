@@ -1,5 +1,5 @@
-// A small HTTP(S) client of the patch server's API, used by `nines admin`, the upstream
-// mirror and the tests. (The agent may use it too.)
+// A small HTTP(S) client of the patch server's API, used by the agent, `nines admin`, the
+// upstream mirror and the tests.
 #pragma once
 
 #include <map>
@@ -11,29 +11,53 @@
 #include "core/result.h"
 
 namespace httplib {
-class Client;
+class ClientImpl;
 }
 
 namespace nines::server {
 
 struct HttpReply {
   int status = 0;
+  std::string reason;  // the status line's text ("Unable to connect"), for non-JSON errors
   std::string body;
   std::multimap<std::string, std::string> headers;
   std::string header(const std::string& name) const;
 };
 
+// An HTTP proxy: "http://[USER:PASSWORD@]HOST:PORT[/]". HOST may be a name, an IPv4
+// address or a bracketed IPv6 address; USER and PASSWORD may be percent-encoded.
+struct ProxyUrl {
+  std::string host;  // IPv6 without brackets
+  int port = 0;
+  std::string user;      // decoded; empty when the URL carries no credentials
+  std::string password;  // decoded
+  // "http://HOST:PORT": what messages show (never the credentials).
+  std::string display() const;
+};
+
+// Fails on anything but the form above, naming the value (its password masked) and the
+// fault: another scheme (https:// proxies are not supported), no port, a path, a user
+// without a password, bad percent-encoding.
+Result<ProxyUrl> parse_proxy_url(const std::string& url);
+
 class ApiClient {
  public:
   // base_url: "http://HOST:PORT" or "https://HOST:PORT". With https, ca_file names the PEM
-  // certificate(s) to trust (empty: the system's). Fails on a malformed URL.
+  // certificate(s) to trust (empty: the system's). proxy_url (empty: none; the environment's
+  // http_proxy variables are not read) sends every request through that HTTP proxy: an
+  // http server gets absolute-form requests, an https server a CONNECT tunnel inside which
+  // TLS and its certificate check run end to end as without a proxy. Credentials in
+  // proxy_url become Basic Proxy-Authorization. Fails on a malformed server or proxy URL.
   static Result<ApiClient> make(const std::string& base_url, std::string token,
-                                const std::string& ca_file = {});
+                                const std::string& ca_file = {}, const std::string& proxy_url = {});
   ApiClient(ApiClient&&) noexcept;
   ApiClient& operator=(ApiClient&&) noexcept;
   ~ApiClient();
 
   // Raw requests: fail only when no HTTP answer came (connection refused, timeout, TLS).
+  // Through a proxy the message names it. To an http server, an answer of the proxy itself
+  // (407, 502 ...) is a reply like any other; to an https server, a proxy that refuses the
+  // CONNECT tunnel is an error with its status line.
   Result<HttpReply> get(const std::string& path,
                         const std::multimap<std::string, std::string>& headers = {});
   Result<HttpReply> post(const std::string& path, const std::string& body,
@@ -45,13 +69,17 @@ class ApiClient {
   Result<nlohmann::json> post_bytes(const std::string& path, const std::string& body);
 
   const std::string& base_url() const { return base_url_; }
+  // "http://HOST:PORT" of the proxy, "" without one.
+  const std::string& proxy() const { return proxy_; }
 
  private:
   ApiClient() = default;
   Result<nlohmann::json> json_of(const std::string& what, Result<HttpReply> r);
   std::string base_url_;
+  std::string proxy_;
+  bool proxy_auth_ = false;  // the proxy URL carried credentials
   std::string token_;
-  std::unique_ptr<httplib::Client> http_;
+  std::unique_ptr<httplib::ClientImpl> http_;  // SSLClient for https
 };
 
 }  // namespace nines::server
