@@ -11,6 +11,7 @@
 #include "bundle/bundle.h"
 #include "core/clock.h"
 #include "core/fd.h"
+#include "core/proxy_url.h"
 #include "core/strings.h"
 
 namespace nines::agent {
@@ -129,7 +130,10 @@ Status set_policy_key(Policy& p, const std::string& key, const std::string& valu
   } else if (key == "ca-certs") {
     p.ca_certs = value;
   } else if (key == "http-proxy") {
-    if (!value.empty() && !valid_url(value)) return bad("is not an http:// or https:// URL");
+    if (!value.empty()) {
+      auto proxy = parse_proxy_url(value);
+      if (!proxy) return make_error("config: {}: {}", key, proxy.error().message);
+    }
     p.http_proxy = value;
   } else if (key == "trust-dir") {
     if (value.empty()) return bad("must name a folder");

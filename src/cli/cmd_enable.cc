@@ -53,7 +53,8 @@ Runner setup_enable(CLI::App& app) {
       gethostname(host, sizeof host - 1);
       name = host;
     }
-    auto api = server::ApiClient::make(policy->remote_server, a->token, policy->ca_certs);
+    auto api = server::ApiClient::make(policy->remote_server, a->token, policy->ca_certs,
+                                       policy->http_proxy);
     if (!api) {
       std::fprintf(stderr, "nines enable: %s\n", api.error().message.c_str());
       return 2;

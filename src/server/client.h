@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/proxy_url.h"
 #include "core/result.h"
 
 namespace httplib {
@@ -23,22 +24,6 @@ struct HttpReply {
   std::multimap<std::string, std::string> headers;
   std::string header(const std::string& name) const;
 };
-
-// An HTTP proxy: "http://[USER:PASSWORD@]HOST:PORT[/]". HOST may be a name, an IPv4
-// address or a bracketed IPv6 address; USER and PASSWORD may be percent-encoded.
-struct ProxyUrl {
-  std::string host;  // IPv6 without brackets
-  int port = 0;
-  std::string user;      // decoded; empty when the URL carries no credentials
-  std::string password;  // decoded
-  // "http://HOST:PORT": what messages show (never the credentials).
-  std::string display() const;
-};
-
-// Fails on anything but the form above, naming the value (its password masked) and the
-// fault: another scheme (https:// proxies are not supported), no port, a path, a user
-// without a password, bad percent-encoding.
-Result<ProxyUrl> parse_proxy_url(const std::string& url);
 
 class ApiClient {
  public:
