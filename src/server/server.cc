@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <map>
+#include <regex>
 
 #include "bundle/bundle.h"
 #include "core/clock.h"
@@ -34,22 +35,30 @@ void send_error(httplib::Response& res, int status, const std::string& message) 
   send_json(res, status, json{{"error", message}});
 }
 
-// Answers a refused request. When its body was not read to its end, the rest of it would be
-// taken for the next request on the connection: the answer then closes the connection.
-// httplib 0.11 keeps a connection open whatever the response's Connection header says; it
-// drops it only when sending the response fails. So the body goes out through a content
-// provider that writes all of it and then reports failure: the client has the whole answer
-// before the connection is closed.
-void send_refusal(httplib::Response& res, bool body_read, int status, const std::string& message) {
-  if (body_read) return send_error(res, status, message);
-  std::string body = json{{"error", message}}.dump();
-  res.status = status;
+// Makes the answer already in `res` the last one on its connection: for a request whose body
+// was not read to its end (the rest of it would be taken for the next request), or was not
+// sent at all ("Expect: 100-continue" refused). httplib 0.11 keeps a connection open whatever
+// the response's Connection header says; it drops it only when sending the response fails.
+// So the answer's body goes out through a content provider that writes all of it and then
+// reports failure: the client has the whole answer before the connection is closed.
+void close_after_answer(httplib::Response& res) {
+  std::string body = std::move(res.body);
+  res.body.clear();
+  std::string type = res.get_header_value("Content-Type");
+  res.headers.erase("Content-Type");  // set again by set_content_provider
   res.set_header("Connection", "close");
-  res.set_content_provider(body.size(), "application/json",
+  res.set_content_provider(body.size(), type.c_str(),
                            [body](size_t offset, size_t length, httplib::DataSink& sink) {
                              sink.write(body.data() + offset, length);
                              return false;
                            });
+}
+
+// Answers a refused request; when its body was not read to its end, on a connection then
+// closed (close_after_answer).
+void send_refusal(httplib::Response& res, bool body_read, int status, const std::string& message) {
+  send_error(res, status, message);
+  if (!body_read) close_after_answer(res);
 }
 
 // What a route takes as its body: at most `limit` bytes; chunked (no Content-Length) only
@@ -307,63 +316,72 @@ Result<int> Server::bind() {
   using BodyHandler = std::function<void(const httplib::Request&, const std::string& body,
                                          httplib::Response&, const TokenRecord&)>;
 
-  // Authentication and per-token rate limits: the caller (empty for kNone), or nullopt with
-  // the answer (401, 403, 429, 500) in `res`.
-  auto authorize = [this](const httplib::Request& req, httplib::Response& res,
-                          const std::string& route,
-                          unsigned allowed) -> std::optional<TokenRecord> {
-    if (allowed == kNone) return TokenRecord{};
+  // Who presents the request's token, and whether its kind may use `route`: the caller, or
+  // the refusal (401, 403, 500) and why. No side effects beyond the store lookup.
+  struct Identity {
+    std::optional<TokenRecord> caller;
+    int status = 0;
+    std::string why;
+  };
+  auto identify = [this](const httplib::Request& req, const std::string& route,
+                         unsigned allowed) -> Identity {
     std::string auth = req.get_header_value("Authorization");
     std::string token = starts_with(auth, "Bearer ") ? auth.substr(7) : std::string();
-    std::string why;
-    std::optional<TokenRecord> found;
-    if (token.empty()) {
-      why = "missing bearer token (Authorization: Bearer <token>)";
-    } else if (!token_well_formed(token)) {
-      why = "malformed token";
+    auto refused = [&](int status, const std::string& why) {
+      return Identity{std::nullopt, status, fmt::format("{} {}: {}", req.method, route, why)};
+    };
+    if (token.empty()) return refused(401, "missing bearer token (Authorization: Bearer <token>)");
+    if (!token_well_formed(token)) return refused(401, "malformed token");
+    std::string h = hash_token(token);
+    Result<std::optional<TokenRecord>> r = store_->find_token(h);
+    if (!r.ok()) return Identity{std::nullopt, 500, r.error().message};
+    if (!r->has_value() || !constant_time_equal((**r).hash_hex, h))
+      return refused(401, "unknown token");
+    unsigned kind = (**r).kind == "admin"    ? kAdmin
+                    : (**r).kind == "enroll" ? kEnroll
+                    : (**r).kind == "mirror" ? kMirror
+                                             : kMachine;
+    if (!(allowed & kind))
+      return refused(403, fmt::format("a {} token may not do this", (**r).kind));
+    return Identity{**r, 0, ""};
+  };
+
+  // Answers a refused identity: 401 (or 429 when this address failed too often), 403, 500.
+  auto refuse_identity = [this](const httplib::Request& req, httplib::Response& res,
+                                const Identity& id) {
+    if (id.status != 401) return send_error(res, id.status, id.why);
+    metrics_.auth_failures++;
+    if (int wait = auth_fail_limits_.take("addr:" + req.remote_addr, monotonic_ns())) {
+      metrics_.rate_limited++;
+      res.set_header("Retry-After", std::to_string(wait));
+      send_error(res, 429, "too many failed authentications from this address");
     } else {
-      std::string h = hash_token(token);
-      Result<std::optional<TokenRecord>> r = store_->find_token(h);
-      if (!r.ok()) {
-        send_error(res, 500, r.error().message);
-        return std::nullopt;
-      }
-      if (!r->has_value() || !constant_time_equal((**r).hash_hex, h))
-        why = "unknown token";
-      else
-        found = **r;
+      send_error(res, 401, id.why);
     }
-    if (!found) {
-      metrics_.auth_failures++;
-      if (int wait = auth_fail_limits_.take("addr:" + req.remote_addr, monotonic_ns())) {
-        metrics_.rate_limited++;
-        res.set_header("Retry-After", std::to_string(wait));
-        send_error(res, 429, "too many failed authentications from this address");
-      } else {
-        send_error(res, 401, fmt::format("{} {}: {}", req.method, route, why));
-      }
-      return std::nullopt;
-    }
-    unsigned kind = found->kind == "admin"    ? kAdmin
-                    : found->kind == "enroll" ? kEnroll
-                    : found->kind == "mirror" ? kMirror
-                                              : kMachine;
-    if (!(allowed & kind)) {
-      send_error(res, 403,
-                 fmt::format("{} {}: a {} token may not do this", req.method, route, found->kind));
+  };
+
+  // Authentication and per-token rate limits: the caller (empty for kNone), or nullopt with
+  // the answer (401, 403, 429, 500) in `res`.
+  auto authorize = [this, identify, refuse_identity](
+                       const httplib::Request& req, httplib::Response& res,
+                       const std::string& route, unsigned allowed) -> std::optional<TokenRecord> {
+    if (allowed == kNone) return TokenRecord{};
+    Identity id = identify(req, route, allowed);
+    if (!id.caller) {
+      refuse_identity(req, res, id);
       return std::nullopt;
     }
     // An enroll token serves a whole fleet being provisioned: it gets the admin limit, not
     // one machine's.
-    RateLimiter& lim = kind == kMachine ? machine_limits_ : admin_limits_;
-    if (int wait = lim.take(found->hash_hex, monotonic_ns())) {
+    RateLimiter& lim = id.caller->kind == "machine" ? machine_limits_ : admin_limits_;
+    if (int wait = lim.take(id.caller->hash_hex, monotonic_ns())) {
       metrics_.rate_limited++;
       res.set_header("Retry-After", std::to_string(wait));
       send_error(res, 429,
                  fmt::format("{} {}: rate limit of this token exceeded", req.method, route));
       return std::nullopt;
     }
-    return found;
+    return id.caller;
   };
 
   // Wraps a handler with timing, metrics, authentication and per-token rate limits.
@@ -376,20 +394,77 @@ Result<int> Server::bind() {
           metrics_.observe_request(route, req.method, res.status, sw.elapsed_ns());
         };
   };
-  // The same for a route that takes a body, read first under `rule`.
+
+  // The same for a route that takes a body. The caller is authorized (and rate-limited)
+  // before a byte of the body is read; only then is the body read under `rule`. A refused
+  // caller's body is drained and dropped like any refused body (drain): nobody without a
+  // valid token of the right kind makes the server keep a body in memory.
+  struct BodyRoute {
+    std::string route;
+    unsigned allowed;
+    httplib::Server::HandlerWithContentReader handler;
+  };
   auto wrap_body = [this, authorize](std::string route, unsigned allowed, BodyRule rule,
                                      BodyHandler fn) {
-    return [this, authorize, route, allowed, rule, fn](const httplib::Request& req,
-                                                       httplib::Response& res,
-                                                       const httplib::ContentReader& read) {
+    auto handler = [this, authorize, route, allowed, rule, fn](const httplib::Request& req,
+                                                               httplib::Response& res,
+                                                               const httplib::ContentReader& read) {
       Stopwatch sw;
-      std::string body;
-      if (read_body(req, res, read, rule, body))
-        if (std::optional<TokenRecord> caller = authorize(req, res, route, allowed))
-          fn(req, body, res, *caller);
+      if (std::optional<TokenRecord> caller = authorize(req, res, route, allowed)) {
+        std::string body;
+        if (read_body(req, res, read, rule, body)) fn(req, body, res, *caller);
+      } else {
+        int status = res.status;  // a read that fails sets its own (400)
+        if (!drain(read, declared_body(req))) close_after_answer(res);
+        res.status = status;
+      }
       metrics_.observe_request(route, req.method, res.status, sw.elapsed_ns());
     };
+    return BodyRoute{route, allowed, handler};
   };
+
+  // The POST routes that take a body, in the order httplib matches them: for the
+  // "Expect: 100-continue" handler below, which runs before routing.
+  struct BodyRouteMatch {
+    std::regex pattern;
+    std::string route;
+    unsigned allowed;
+  };
+  auto body_routes = std::make_shared<std::vector<BodyRouteMatch>>();
+  auto post_body = [&h, body_routes](const std::string& pattern, BodyRoute r) {
+    body_routes->push_back(BodyRouteMatch{std::regex(pattern), r.route, r.allowed});
+    h.Post(pattern, std::move(r.handler));
+  };
+
+  // A client that sends "Expect: 100-continue" waits for "100 Continue" before it sends its
+  // body. One that would be refused (no token, malformed, unknown, of the wrong kind) gets
+  // its 401/403 instead, and the connection is closed, since the body it may still send is
+  // unread. A caller that passes is authorized again by the route, which applies the
+  // per-token rate limit (a 429 then comes after the body).
+  h.set_expect_100_continue_handler([this, body_routes, identify, refuse_identity](
+                                        const httplib::Request& req, httplib::Response& res) {
+    if (req.method != "POST") return 100;
+    // Called outside httplib's exception handling: nothing may escape.
+    try {
+      for (const BodyRouteMatch& m : *body_routes) {
+        if (!std::regex_match(req.path, m.pattern)) continue;
+        if (m.allowed == kNone) return 100;
+        Stopwatch sw;
+        Identity id = identify(req, m.route, m.allowed);
+        if (id.caller) return 100;
+        refuse_identity(req, res, id);
+        close_after_answer(res);
+        metrics_.observe_request(m.route, req.method, res.status, sw.elapsed_ns());
+        return res.status;
+      }
+    } catch (const std::exception& e) {
+      send_error(res, 500,
+                 fmt::format("{} {}: internal error: {}", req.method, req.path, e.what()));
+      close_after_answer(res);
+      return 500;
+    }
+    return 100;
+  });
 
   Storage& store = *store_;
   Impl& impl = *impl_;
@@ -413,7 +488,7 @@ Result<int> Server::bind() {
         }));
 
   // --- tokens and enrollment
-  h.Post(
+  post_body(
       "/v1/tokens",
       wrap_body("/v1/tokens", kAdmin, kJsonBody, [&store](auto&, auto& body, auto& res, auto&) {
         std::optional<json> b = body_json(body, res, "create token");
@@ -439,7 +514,7 @@ Result<int> Server::bind() {
         send_json(res, 201, json{{"token", token}, {"kind", kind}, {"tier", tier}, {"name", name}});
       }));
 
-  h.Post(
+  post_body(
       "/v1/enroll",
       wrap_body(
           "/v1/enroll", kEnroll | kAdmin, kJsonBody,
@@ -482,46 +557,46 @@ Result<int> Server::bind() {
           }));
 
   // --- machines
-  h.Post("/v1/checkin",
-         wrap_body("/v1/checkin", kMachine, kJsonBody,
-                   [this, &store, &impl](auto&, auto& body, auto& res, auto& caller) {
-                     std::optional<json> b = body_json(body, res, "checkin");
-                     if (!b) return;
-                     Result<MachineIdentity> ident = parse_identity(*b);
-                     if (!ident.ok()) return send_error(res, 400, ident.error().message);
-                     ident->machine_id = caller.machine_id;
-                     int64_t now = unix_now();
-                     // A machine that changed nothing since its last check-in only moves its time.
-                     std::string sha = identity_sha(*ident);
-                     Result<bool> touched =
-                         store.touch_machine(caller.machine_id, caller.tier, sha, now);
-                     if (!touched.ok()) return send_error(res, 500, touched.error().message);
-                     MachineRecord m;
-                     m.machine_id = caller.machine_id;
-                     m.tier = caller.tier;
-                     m.name = ident->name;
-                     m.arch = ident->arch;
-                     m.kernel_release = ident->kernel_release;
-                     m.kernel_build_id = ident->kernel_build_id;
-                     if (!*touched) m.build_ids_json = json(ident->build_ids).dump();
-                     m.first_seen_unix = now;
-                     m.last_seen_unix = now;
-                     m.identity_sha = sha;
-                     if (!*touched)
-                       if (Status s = store.upsert_machine(m); !s.ok())
-                         return send_error(res, 500, s.error().message);
-                     auto tb = tier_bundles(impl, store, caller.tier);
-                     if (!tb.ok()) return send_error(res, 500, tb.error().message);
-                     json offers = json::array();
-                     for (const BundleRecord& x : applicable_bundles(**tb, *ident))
-                       offers.push_back(bundle_offer_json(x));
-                     metrics_.checkins++;
-                     send_json(res, 200,
-                               json{{"machine_id", caller.machine_id},
-                                    {"tier", caller.tier},
-                                    {"server_time", format_rfc3339(now)},
-                                    {"bundles", offers}});
-                   }));
+  post_body("/v1/checkin",
+            wrap_body("/v1/checkin", kMachine, kJsonBody,
+                      [this, &store, &impl](auto&, auto& body, auto& res, auto& caller) {
+                        std::optional<json> b = body_json(body, res, "checkin");
+                        if (!b) return;
+                        Result<MachineIdentity> ident = parse_identity(*b);
+                        if (!ident.ok()) return send_error(res, 400, ident.error().message);
+                        ident->machine_id = caller.machine_id;
+                        int64_t now = unix_now();
+                        // Nothing changed since the last check-in: only its time moves.
+                        std::string sha = identity_sha(*ident);
+                        Result<bool> touched =
+                            store.touch_machine(caller.machine_id, caller.tier, sha, now);
+                        if (!touched.ok()) return send_error(res, 500, touched.error().message);
+                        MachineRecord m;
+                        m.machine_id = caller.machine_id;
+                        m.tier = caller.tier;
+                        m.name = ident->name;
+                        m.arch = ident->arch;
+                        m.kernel_release = ident->kernel_release;
+                        m.kernel_build_id = ident->kernel_build_id;
+                        if (!*touched) m.build_ids_json = json(ident->build_ids).dump();
+                        m.first_seen_unix = now;
+                        m.last_seen_unix = now;
+                        m.identity_sha = sha;
+                        if (!*touched)
+                          if (Status s = store.upsert_machine(m); !s.ok())
+                            return send_error(res, 500, s.error().message);
+                        auto tb = tier_bundles(impl, store, caller.tier);
+                        if (!tb.ok()) return send_error(res, 500, tb.error().message);
+                        json offers = json::array();
+                        for (const BundleRecord& x : applicable_bundles(**tb, *ident))
+                          offers.push_back(bundle_offer_json(x));
+                        metrics_.checkins++;
+                        send_json(res, 200,
+                                  json{{"machine_id", caller.machine_id},
+                                       {"tier", caller.tier},
+                                       {"server_time", format_rfc3339(now)},
+                                       {"bundles", offers}});
+                      }));
 
   h.Get(R"(/v1/bundles/sha256/([0-9a-f]{64}))",
         wrap("/v1/bundles/sha256/:sha256", kAdmin | kMachine | kMirror,
@@ -545,45 +620,45 @@ Result<int> Server::bind() {
                res.set_content(std::move(**bytes), "application/octet-stream");
              }));
 
-  h.Post("/v1/reports",
-         wrap_body("/v1/reports", kMachine, kJsonBody,
-                   [this, &store](auto&, auto& body, auto& res, auto& caller) {
-                     std::optional<json> b = body_json(body, res, "report");
-                     if (!b) return;
-                     auto lines = b->find("reports");
-                     if (lines == b->end() || !lines->is_array())
-                       return send_error(res, 400, "report: reports: missing or not an array");
-                     if (lines->size() > kMaxReportLines)
-                       return send_error(res, 400,
-                                         fmt::format("report: reports: {} lines, more than "
-                                                     "the limit of {}",
-                                                     lines->size(), kMaxReportLines));
-                     int64_t now = unix_now();
-                     std::vector<ReportRecord> recs;
-                     for (size_t i = 0; i < lines->size(); ++i) {
-                       Result<ReportRecord> r = parse_report_line((*lines)[i], i, now);
-                       if (!r.ok()) return send_error(res, 400, r.error().message);
-                       Result<std::optional<BundleRecord>> known =
-                           store.find_bundle(r->bundle_id, r->version);
-                       if (!known.ok()) return send_error(res, 500, known.error().message);
-                       if (!known->has_value())
-                         return send_error(
-                             res, 400,
-                             fmt::format("report: reports[{}]: no bundle {} version {}", i,
-                                         r->bundle_id, r->version));
-                       recs.push_back(std::move(*r));
-                     }
-                     std::string advisor;
-                     if (auto a = b->find("advisor"); a != b->end()) {
-                       Result<std::string> adv = parse_advisor(*a);
-                       if (!adv.ok()) return send_error(res, 400, adv.error().message);
-                       advisor = std::move(*adv);
-                     }
-                     if (Status s = store.add_reports(caller.machine_id, recs, advisor); !s.ok())
-                       return send_error(res, 500, s.error().message);
-                     for (const ReportRecord& r : recs) metrics_.count_report(r.state);
-                     send_json(res, 200, json{{"stored", recs.size()}});
-                   }));
+  post_body("/v1/reports",
+            wrap_body("/v1/reports", kMachine, kJsonBody,
+                      [this, &store](auto&, auto& body, auto& res, auto& caller) {
+                        std::optional<json> b = body_json(body, res, "report");
+                        if (!b) return;
+                        auto lines = b->find("reports");
+                        if (lines == b->end() || !lines->is_array())
+                          return send_error(res, 400, "report: reports: missing or not an array");
+                        if (lines->size() > kMaxReportLines)
+                          return send_error(res, 400,
+                                            fmt::format("report: reports: {} lines, more than "
+                                                        "the limit of {}",
+                                                        lines->size(), kMaxReportLines));
+                        int64_t now = unix_now();
+                        std::vector<ReportRecord> recs;
+                        for (size_t i = 0; i < lines->size(); ++i) {
+                          Result<ReportRecord> r = parse_report_line((*lines)[i], i, now);
+                          if (!r.ok()) return send_error(res, 400, r.error().message);
+                          Result<std::optional<BundleRecord>> known =
+                              store.find_bundle(r->bundle_id, r->version);
+                          if (!known.ok()) return send_error(res, 500, known.error().message);
+                          if (!known->has_value())
+                            return send_error(
+                                res, 400,
+                                fmt::format("report: reports[{}]: no bundle {} version {}", i,
+                                            r->bundle_id, r->version));
+                          recs.push_back(std::move(*r));
+                        }
+                        std::string advisor;
+                        if (auto a = b->find("advisor"); a != b->end()) {
+                          Result<std::string> adv = parse_advisor(*a);
+                          if (!adv.ok()) return send_error(res, 400, adv.error().message);
+                          advisor = std::move(*adv);
+                        }
+                        if (Status s = store.add_reports(caller.machine_id, recs, advisor); !s.ok())
+                          return send_error(res, 500, s.error().message);
+                        for (const ReportRecord& r : recs) metrics_.count_report(r.state);
+                        send_json(res, 200, json{{"stored", recs.size()}});
+                      }));
 
   // History: a machine sees only its own; an admin sees any (?machine=ID) or all.
   auto history_json = [&store](const std::string& machine_id, const httplib::Request& req,
@@ -633,51 +708,51 @@ Result<int> Server::bind() {
              }));
 
   // --- catalogue (admin; mirror reads)
-  h.Post("/v1/bundles",
-         wrap_body(
-             "/v1/bundles", kAdmin, kBundleBody,
-             [this, &store, &opts, invalidate_cache](auto& req, auto& body, auto& res, auto&) {
-               std::string tier = req.get_param_value("tier");
-               if (!tier.empty())
-                 if (Status s = check_name_field("tier", tier, 64); !s.ok())
-                   return send_error(res, 400, s.error().wrap("publish").message);
-               if (!bundle::looks_like_bundle(body))
-                 return send_error(res, 400, "publish: body is not a nines bundle (bad magic)");
-               Result<bundle::Bundle> b = bundle::open_verified(body, opts.trust_dir);
-               if (!b.ok())
-                 return send_error(
-                     res, 422,
-                     b.error()
-                         .wrap(fmt::format("publish: verify against {}", opts.trust_dir))
-                         .message);
-               const bundle::Manifest& m = b->manifest;
-               BundleRecord r;
-               r.id = m.id;
-               r.version = m.version;
-               r.sha256 = bundle::sha256_hex(body);
-               r.kind = m.kind;
-               r.target_name = m.target_name;
-               r.target_build_id = m.target_build_id;
-               r.kernel_release = m.kernel_release;
-               r.description = m.description;
-               r.manifest_json = bundle::manifest_to_json(m).dump();
-               r.signer = b->signer_fingerprint;
-               r.size = static_cast<int64_t>(body.size());
-               r.published_unix = m.published_unix;
-               r.uploaded_unix = unix_now();
-               // Stored and promoted in one transaction: a crash leaves both or neither.
-               Result<PublishOutcome> out = store.publish(r, body, tier);
-               if (!out.ok()) {
-                 bool conflict = out.error().message.find("already published") != std::string::npos;
-                 return send_error(res, conflict ? 409 : 500, out.error().message);
-               }
-               if (*out == PublishOutcome::kStored) metrics_.publishes++;
-               invalidate_cache();
-               json j = bundle_offer_json(r);
-               j["status"] = *out == PublishOutcome::kStored ? "stored" : "identical";
-               j["promoted_to"] = tier.empty() ? json::array() : json::array({tier});
-               send_json(res, *out == PublishOutcome::kStored ? 201 : 200, j);
-             }));
+  post_body(
+      "/v1/bundles",
+      wrap_body(
+          "/v1/bundles", kAdmin, kBundleBody,
+          [this, &store, &opts, invalidate_cache](auto& req, auto& body, auto& res, auto&) {
+            std::string tier = req.get_param_value("tier");
+            if (!tier.empty())
+              if (Status s = check_name_field("tier", tier, 64); !s.ok())
+                return send_error(res, 400, s.error().wrap("publish").message);
+            if (!bundle::looks_like_bundle(body))
+              return send_error(res, 400, "publish: body is not a nines bundle (bad magic)");
+            Result<bundle::Bundle> b = bundle::open_verified(body, opts.trust_dir);
+            if (!b.ok())
+              return send_error(res, 422,
+                                b.error()
+                                    .wrap(fmt::format("publish: verify against {}", opts.trust_dir))
+                                    .message);
+            const bundle::Manifest& m = b->manifest;
+            BundleRecord r;
+            r.id = m.id;
+            r.version = m.version;
+            r.sha256 = bundle::sha256_hex(body);
+            r.kind = m.kind;
+            r.target_name = m.target_name;
+            r.target_build_id = m.target_build_id;
+            r.kernel_release = m.kernel_release;
+            r.description = m.description;
+            r.manifest_json = bundle::manifest_to_json(m).dump();
+            r.signer = b->signer_fingerprint;
+            r.size = static_cast<int64_t>(body.size());
+            r.published_unix = m.published_unix;
+            r.uploaded_unix = unix_now();
+            // Stored and promoted in one transaction: a crash leaves both or neither.
+            Result<PublishOutcome> out = store.publish(r, body, tier);
+            if (!out.ok()) {
+              bool conflict = out.error().message.find("already published") != std::string::npos;
+              return send_error(res, conflict ? 409 : 500, out.error().message);
+            }
+            if (*out == PublishOutcome::kStored) metrics_.publishes++;
+            invalidate_cache();
+            json j = bundle_offer_json(r);
+            j["status"] = *out == PublishOutcome::kStored ? "stored" : "identical";
+            j["promoted_to"] = tier.empty() ? json::array() : json::array({tier});
+            send_json(res, *out == PublishOutcome::kStored ? 201 : 200, j);
+          }));
 
   auto tiers_of =
       [&store]() -> Result<std::map<std::pair<std::string, int64_t>, std::vector<std::string>>> {
@@ -699,25 +774,26 @@ Result<int> Server::bind() {
           send_json(res, 200, json{{"bundles", out}});
         }));
 
-  h.Post(R"(/v1/bundles/([A-Za-z0-9._+-]{1,128})/([0-9]{1,18})/promote)",
-         wrap_body("/v1/bundles/:id/:version/promote", kAdmin, kJsonBody,
-                   [&store, invalidate_cache](auto& req, auto& body, auto& res, auto&) {
-                     std::optional<json> b = body_json(body, res, "promote");
-                     if (!b) return;
-                     std::string id = req.matches[1];
-                     int64_t version = *parse_i64(std::string(req.matches[2]));
-                     auto f = str_members(*b, "promote", {"tier"});
-                     if (!f.ok()) return send_error(res, 400, f.error().message);
-                     std::string tier = (*f)[0];
-                     if (Status s = check_name_field("tier", tier, 64); !s.ok())
-                       return send_error(res, 400, s.error().wrap("promote").message);
-                     if (Status s = store.promote(id, version, tier); !s.ok()) {
-                       bool missing = s.error().message.find("no such bundle") != std::string::npos;
-                       return send_error(res, missing ? 404 : 500, s.error().message);
-                     }
-                     invalidate_cache();
-                     send_json(res, 200, json{{"id", id}, {"version", version}, {"tier", tier}});
-                   }));
+  post_body(R"(/v1/bundles/([A-Za-z0-9._+-]{1,128})/([0-9]{1,18})/promote)",
+            wrap_body("/v1/bundles/:id/:version/promote", kAdmin, kJsonBody,
+                      [&store, invalidate_cache](auto& req, auto& body, auto& res, auto&) {
+                        std::optional<json> b = body_json(body, res, "promote");
+                        if (!b) return;
+                        std::string id = req.matches[1];
+                        int64_t version = *parse_i64(std::string(req.matches[2]));
+                        auto f = str_members(*b, "promote", {"tier"});
+                        if (!f.ok()) return send_error(res, 400, f.error().message);
+                        std::string tier = (*f)[0];
+                        if (Status s = check_name_field("tier", tier, 64); !s.ok())
+                          return send_error(res, 400, s.error().wrap("promote").message);
+                        if (Status s = store.promote(id, version, tier); !s.ok()) {
+                          bool missing =
+                              s.error().message.find("no such bundle") != std::string::npos;
+                          return send_error(res, missing ? 404 : 500, s.error().message);
+                        }
+                        invalidate_cache();
+                        send_json(res, 200, json{{"id", id}, {"version", version}, {"tier", tier}});
+                      }));
 
   // --- fleet (admin)
   auto fleet = [&store](int64_t history_limit) -> Result<json> {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include "core/clock.h"
 #include "core/fd.h"
 #include "core/subprocess.h"
 #include "server/tokens.h"
@@ -500,6 +501,141 @@ TEST_P(ApiTest, BodiesTooLargeToDrainAreAnsweredOnAConnectionThenClosed) {
   EXPECT_NE(r.find("more than the limit"), std::string::npos) << r;
   (void)conn.send(kHealthRequest);  // may already fail: the server has closed
   EXPECT_EQ(conn.read_response(), "");
+}
+
+// The headers of a POST whose body is `framing` ("Content-Length: N" or
+// "Transfer-Encoding: chunked"); `authorization` is the whole header line, or "" for none.
+std::string post_headers(const std::string& path, const std::string& authorization,
+                         const std::string& framing, const std::string& more = "") {
+  return "POST " + path + " HTTP/1.1\r\nHost: t\r\n" + authorization +
+         "Content-Type: application/octet-stream\r\n" + framing + "\r\n" + more + "\r\n";
+}
+
+std::string bearer(const std::string& token) { return "Authorization: Bearer " + token + "\r\n"; }
+
+std::string error_in(const std::string& response) {
+  size_t at = response.find("\r\n\r\n");
+  json j = json::parse(at == std::string::npos ? "" : response.substr(at + 4), nullptr, false);
+  return j.is_object() ? j.value("error", "") : "";
+}
+
+// A caller without a valid token of the right kind is refused on the request's headers: the
+// server answers before it reads the body, so a client that has sent only the headers of a
+// 32 MiB upload gets its 401/403 at once (the server does not wait for the body, which it
+// would have to read and keep first if it authenticated after reading it).
+TEST_P(ApiTest, UnauthorizedUploadsAreRefusedBeforeTheirBodyIsRead) {
+  std::string machine = srv_->enroll("a", "canary");
+  std::string declared = fmt::format("Content-Length: {}", 32u << 20);
+  struct Case {
+    std::string authorization;
+    int status;
+    std::string error;
+  };
+  for (const Case& c :
+       {Case{"", 401, "missing bearer token"}, Case{bearer("not-a-token"), 401, "malformed token"},
+        Case{bearer(generate_token("admin")), 401, "unknown token"},
+        Case{"Authorization: Basic YWRtaW46YWRtaW4=\r\n", 401, "missing bearer"},
+        Case{bearer(machine), 403, "a machine token may not do this"}}) {
+    RawConnection conn(port());
+    ASSERT_TRUE(conn.connected());
+    Stopwatch sw;
+    ASSERT_TRUE(conn.send(post_headers("/v1/bundles", c.authorization, declared)));
+    std::string r = conn.read_response();
+    EXPECT_EQ(status_of(r), c.status) << c.authorization << r;
+    EXPECT_NE(error_in(r).find(c.error), std::string::npos) << r;
+    EXPECT_LT(sw.elapsed_ns(), 10'000'000'000) << "the answer waited for the body";
+    // None of the body was read: the connection cannot serve another request.
+    (void)conn.send(kHealthRequest);
+    EXPECT_EQ(conn.read_response(), "");
+  }
+  // The same on a JSON route: the caller is refused before the body's size is.
+  RawConnection conn(port());
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(conn.send(post_headers("/v1/checkin", "", declared)));
+  std::string r = conn.read_response();
+  EXPECT_EQ(status_of(r), 401) << r;
+  EXPECT_NE(error_in(r).find("POST /v1/checkin: missing bearer token"), std::string::npos) << r;
+  EXPECT_TRUE(srv_->server().storage().list_bundles()->empty());
+}
+
+// A refused caller's body is drained (up to the drain budget) and dropped, not kept: the
+// connection then serves the next request, and nothing of the upload was stored.
+TEST_P(ApiTest, UnauthorizedBodiesAreDrainedAndTheConnectionServesTheNextRequest) {
+  std::string bytes = make_bundle(srv_->publisher(), {});
+  std::string big(6u << 20, 'x');
+  std::string chunked =
+      fmt::format("{:x}\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n", bytes.size(), bytes, big.size(), big);
+  RawConnection conn(port());
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(conn.send(
+      post_headers("/v1/bundles", bearer(generate_token("admin")), "Transfer-Encoding: chunked") +
+      chunked));
+  std::string r = conn.read_response();
+  EXPECT_EQ(status_of(r), 401) << r;
+  EXPECT_NE(error_in(r).find("POST /v1/bundles: unknown token"), std::string::npos) << r;
+  ASSERT_TRUE(conn.send(kHealthRequest));
+  EXPECT_EQ(status_of(conn.read_response()), 200);
+  ASSERT_TRUE(conn.send(
+      post_headers("/v1/bundles", "", fmt::format("Content-Length: {}", bytes.size())) + bytes));
+  EXPECT_EQ(status_of(conn.read_response()), 401);
+  ASSERT_TRUE(conn.send(kHealthRequest));
+  EXPECT_EQ(status_of(conn.read_response()), 200);
+  EXPECT_TRUE(srv_->server().storage().list_bundles()->empty());
+  // httplib's client, streaming an upload with a bad token, gets the 401.
+  httplib::Client c("127.0.0.1", port());
+  auto up = c.Post(
+      "/v1/bundles", {{"Authorization", "Bearer " + generate_token("admin")}},
+      [&bytes](size_t offset, httplib::DataSink& sink) {
+        if (offset < bytes.size())
+          sink.write(bytes.data() + offset, std::min<size_t>(4096, bytes.size() - offset));
+        else
+          sink.done();
+        return true;
+      },
+      "application/octet-stream");
+  ASSERT_TRUE(up) << up.error();
+  EXPECT_EQ(up->status, 401);
+  EXPECT_TRUE(srv_->server().storage().list_bundles()->empty());
+}
+
+// A client that asks "Expect: 100-continue" gets its 401/403 instead of "100 Continue", and
+// so never sends the body; a valid caller gets "100 Continue" and its upload goes through.
+TEST_P(ApiTest, Expect100ContinueIsRefusedForABadTokenAndGrantedForAGoodOne) {
+  std::string machine = srv_->enroll("a", "canary");
+  std::string bytes = make_bundle(srv_->publisher(), {});
+  std::string expect = "Expect: 100-continue\r\n";
+  std::string declared = fmt::format("Content-Length: {}", 32u << 20);
+  for (const auto& [authorization, status] :
+       {std::pair{std::string(), 401}, std::pair{bearer(generate_token("machine")), 401},
+        std::pair{bearer(machine), 403}}) {
+    RawConnection conn(port());
+    ASSERT_TRUE(conn.connected());
+    ASSERT_TRUE(conn.send(post_headers("/v1/bundles", authorization, declared, expect)));
+    std::string r = conn.read_response();
+    EXPECT_EQ(status_of(r), status) << r;
+    EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+    EXPECT_EQ(conn.read_response(), "");  // closed: the body was never asked for
+  }
+  // A JSON route is refused the same way.
+  RawConnection json_conn(port());
+  ASSERT_TRUE(json_conn.connected());
+  ASSERT_TRUE(json_conn.send(
+      post_headers("/v1/reports", bearer(srv_->admin_token()), "Content-Length: 100", expect)));
+  std::string r = json_conn.read_response();
+  EXPECT_EQ(status_of(r), 403) << r;
+  EXPECT_NE(error_in(r).find("POST /v1/reports: a admin token may not do this"), std::string::npos)
+      << r;
+
+  RawConnection conn(port());
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(conn.send(post_headers("/v1/bundles", bearer(srv_->admin_token()),
+                                     fmt::format("Content-Length: {}", bytes.size()), expect)));
+  std::string cont = conn.read_response();
+  EXPECT_EQ(status_of(cont), 100) << cont;
+  ASSERT_TRUE(conn.send(bytes));
+  std::string stored = conn.read_response();
+  EXPECT_EQ(status_of(stored), 201) << stored;
+  EXPECT_EQ(srv_->server().storage().list_bundles()->size(), 1u);
 }
 
 TEST_P(ApiTest, UnknownEndpointsAnswerJson404) {
