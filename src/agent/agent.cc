@@ -384,6 +384,19 @@ void Agent::reconcile() {
       active_.insert_or_assign(row.id, std::move(*a));
     }
   }
+  // A switch this agent was killed in the middle of (between two 5-byte writes) is rolled
+  // back first, so no process stays half patched (ulp/registry.h, the journal).
+  {
+    std::lock_guard<std::mutex> g(apply_mu_);
+    pid_t self = getpid();
+    for (pid_t pid : proc::list_processes()) {
+      if (pid == self) continue;
+      auto reg = ulp::read_registry(pid);
+      if (!reg || !*reg || !(*reg)->interrupted()) continue;
+      auto r = ulp::recover_interrupted_switch(pid, {});
+      if (!r) spdlog::error("pid {}: rolling back an interrupted switch: {}", pid, r.error().message);
+    }
+  }
   // The registries are the truth for user space: processes that map an applied target and
   // lack the patch (restarted while the agent was down) are patched by the first rescan.
   full_rescan_ = true;

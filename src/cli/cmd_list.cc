@@ -52,8 +52,13 @@ Runner setup_list(CLI::App& app) {
         }
         continue;
       }
-      if (!explicit_pids && (!*reg || (*reg)->patches.empty())) continue;
-      nlohmann::json proc = {{"pid", pid}, {"patches", nlohmann::json::array()}};
+      bool interrupted = *reg && (*reg)->interrupted();
+      if (!explicit_pids && (!*reg || (*reg)->patches.empty()) && !interrupted) continue;
+      // A switch killed between two writes: the code is half switched until the next apply
+      // or revert of this process rolls it back (ulp/registry.h).
+      nlohmann::json proc = {{"pid", pid},
+                             {"interrupted_switch", interrupted},
+                             {"patches", nlohmann::json::array()}};
       if (*reg)
         for (const auto& p : (*reg)->patches)
           proc["patches"].push_back({{"id", p.id}, {"version", p.version}, {"target", p.target_name},
@@ -66,6 +71,10 @@ Runner setup_list(CLI::App& app) {
       std::printf("%s\n", out.dump(2).c_str());
     } else {
       for (const auto& p : out) {
+        if (p["interrupted_switch"].get<bool>())
+          std::printf("pid %d: a switch was interrupted half done; the next `nines apply` or "
+                      "`nines revert` on this process rolls it back\n",
+                      p["pid"].get<int>());
         if (p["patches"].empty()) {
           std::printf("pid %d: no patches\n", p["pid"].get<int>());
           continue;

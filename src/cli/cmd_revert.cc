@@ -66,9 +66,12 @@ Runner setup_revert(CLI::App& app) {
           std::printf("pid %d: FAILED: %s\n", pid, out.error().message.c_str());
           continue;
         }
-        std::printf("%s\n", fmt::format("pid {}: reverted {}: switched {}; stop window {:.0f} us", pid,
-                                         a->id, fmt::join(out->functions, ", "), out->stop_us)
-                                 .c_str());
+        if (out->action != "reverted")  // an interrupted switch rolled back instead
+          std::printf("pid %d: %s\n", pid, out->action.c_str());
+        else
+          std::printf("%s\n", fmt::format("pid {}: reverted {}: switched {}; stop window {:.0f} us",
+                                           pid, a->id, fmt::join(out->functions, ", "), out->stop_us)
+                                   .c_str());
         std::fflush(stdout);
       }
       return failures ? 1 : 0;

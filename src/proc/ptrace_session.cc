@@ -178,6 +178,30 @@ Status PtraceSession::single_step(pid_t tid) {
   }
 }
 
+Status PtraceSession::to_syscall_stop(pid_t tid) {
+  if (ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0)
+    return errno_error(fmt::format("ptrace(SYSCALL) tid {}", tid));
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(tid, &status, __WALL);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return errno_error(fmt::format("waitpid tid {}", tid));
+    }
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      tids_.erase(std::remove(tids_.begin(), tids_.end(), tid), tids_.end());
+      return make_error("tid {} exited during an injected system call", tid);
+    }
+    if (!WIFSTOPPED(status)) continue;
+    int sig = WSTOPSIG(status);
+    if (sig == (SIGTRAP | 0x80)) return {};
+    // A leftover interrupt stop resumes as is; a signal is kept for detach.
+    if ((status >> 16) == 0) pending_signal_[tid] = sig;
+    if (ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0)
+      return errno_error(fmt::format("ptrace(SYSCALL) tid {}", tid));
+  }
+}
+
 Status PtraceSession::nudge(const std::vector<pid_t>& tids, int run_us) {
   std::vector<pid_t> running;
   for (pid_t tid : tids) {

@@ -42,6 +42,10 @@ class PtraceSession {
   Status set_xstate(pid_t tid, const std::string& xstate) const;
   // Runs exactly one instruction of `tid` and waits for it to stop again.
   Status single_step(pid_t tid);
+  // Resumes `tid` until its next system-call stop (entry or exit; TRACESYSGOOD). Unlike a
+  // single step, this leaves no trap flag behind: if nines dies afterwards, the thread
+  // runs on instead of taking a SIGTRAP that would kill the process.
+  Status to_syscall_stop(pid_t tid);
 
   // Lets some stopped threads run for about `run_us` microseconds while the others stay
   // stopped, then stops them again. Used to let threads leave a function being replaced

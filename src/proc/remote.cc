@@ -54,7 +54,10 @@ Result<uint64_t> RemoteSyscalls::call(const char* name, long nr, uint64_t a0, ui
   const uint64_t args[6] = {a0, a1, a2, a3, a4, a5};
   arch::setup_syscall(regs, gadget_, nr, args);
   NINES_CHECK(session_->set_regs(tid_, regs));
-  NINES_CHECK(session_->single_step(tid_));
+  // Entry, then exit stop: no trap flag is ever set (a single step's would outlive a nines
+  // killed mid-switch and kill the target with SIGTRAP).
+  NINES_CHECK(session_->to_syscall_stop(tid_));
+  NINES_CHECK(session_->to_syscall_stop(tid_));
   arch::Regs after = NINES_TRY(session_->get_regs(tid_));
   if (arch::instruction_pointer(after) != gadget_ + 2)
     return make_error("remote {} in tid {}: thread stopped at {:#x}, not after the syscall",

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <thread>
@@ -41,6 +42,10 @@ struct SwitchPlan {
   // Patch code that the switch retires; unmapped afterwards only if no thread is in it.
   std::vector<GuardedRange> retired;
   uint64_t gadget = 0;  // a syscall instruction in the target, for the unmap
+  // The image this switch staged (recorded in the journal), and whether to journal: a
+  // rollback keeps the journal of the switch it undoes instead.
+  uint64_t image_base = 0, image_size = 0;
+  bool journal = true;
 };
 
 // Serializes patchers of one process: two nines processes must not interleave their
@@ -186,9 +191,31 @@ Result<std::string> prepare_registry(const proc::ProcessMemory& mem, uint64_t ad
 // them, then switches the registry header; on any failure restores what was written.
 Status write_all(pid_t pid, const proc::ProcessMemory& mem, const SwitchPlan& plan,
                  uint64_t registry_addr, const std::string& header) {
+  // The journal first (registry.h): if this process is killed between two writes, the
+  // next operation on the target finds what to roll back.
+  bool journaled = false;
+  if (plan.journal && !plan.writes.empty()) {
+    Journal j;
+    std::memcpy(&j.commit_generation, header.data() + 16, 8);
+    j.image_base = plan.image_base;
+    j.image_size = plan.image_size;
+    for (const auto& w : plan.writes) j.writes.push_back({w.site, w.before, w.after});
+    auto bytes = encode_journal(j);
+    if (!bytes) {
+      spdlog::warn("pid {}: switch not journaled: {}", pid, bytes.error().message);
+    } else {
+      NINES_CHECK(mem.write(registry_addr + kJournalOffset, bytes->data(), bytes->size()));
+      journaled = true;
+    }
+  }
+  static const int die_after = [] {  // fault injection for the tests only
+    const char* v = std::getenv("NINES_TEST_DIE_AFTER_WRITES");
+    return v ? std::atoi(v) : -1;
+  }();
   size_t done = 0;
   Status failed;
   for (const auto& w : plan.writes) {
+    if (die_after >= 0 && done == static_cast<size_t>(die_after)) ::_exit(86);
     auto cur = mem.read(w.site, w.before.size());
     if (!cur) { failed = cur.error(); break; }
     if (*cur != w.before && *cur != w.after) {
@@ -218,6 +245,10 @@ Status write_all(pid_t pid, const proc::ProcessMemory& mem, const SwitchPlan& pl
     // Roll back: the process must resume as it was.
     for (size_t i = 0; i < plan.writes.size() && i <= done; ++i)
       (void)mem.write(plan.writes[i].site, plan.writes[i].before.data(), plan.writes[i].before.size());
+  }
+  if (journaled) {
+    static const char zero[8] = {};
+    (void)mem.write(registry_addr + kJournalOffset, zero, sizeof zero);
   }
   return failed;
 }
@@ -350,7 +381,65 @@ void plan_retired(SwitchPlan& plan, const Registry& reg) {
   for (const auto& r : reg.retired) plan.retired.push_back({r.base, r.base + r.size, "patch " + r.id});
 }
 
+// Rolls back the switch the registry's journal names, if it never committed (registry.h).
+// The code goes back to the journal's "before" bytes in a freeze; the image the switch
+// staged is recorded as retired, so a later switch unmaps it once no thread runs in it.
+// Returns whether there was a switch to roll back; `reg` is read again after.
+Result<bool> roll_back_journal(pid_t pid, const proc::ProcessMemory& mem, Registry& reg,
+                               const ApplyOptions& opts) {
+  if (!reg.journal) return false;
+  static const char zero[8] = {};
+  if (!reg.interrupted()) {  // committed; only the clearing was missed
+    NINES_CHECK(mem.write(reg.address + kJournalOffset, zero, sizeof zero));
+    reg.journal.reset();
+    return false;
+  }
+  const Journal& j = *reg.journal;
+  SwitchPlan plan;
+  plan.journal = false;  // the journal being undone stays until the rollback commits
+  for (const auto& w : j.writes) {
+    std::string now = NINES_TRY(mem.read(w.site, w.after.size()));
+    if (now == w.before) continue;
+    auto hex = [](const std::string& b) {
+      return to_hex({reinterpret_cast<const uint8_t*>(b.data()), b.size()});
+    };
+    if (now != w.after)
+      return make_error("pid {}: an interrupted switch left {:#x} holding {}, neither what was "
+                        "there before ({}) nor what it wrote ({}): not touching it", pid, w.site,
+                        hex(now), hex(w.before), hex(w.after));
+    std::string name = fmt::format("site {:#x}", w.site);
+    plan.writes.push_back({w.site, w.after, w.before, name});
+    plan.write_ranges.push_back({w.site, w.site + w.after.size(), name});
+  }
+  Registry next = reg;
+  next.journal.reset();
+  if (j.image_size) next.retired.push_back({j.image_base, j.image_size, "interrupted switch"});
+  std::string header = NINES_TRY(prepare_registry(mem, reg.address, reg, next));
+  size_t rolled = plan.writes.size();
+  if (plan.writes.empty()) {
+    // Killed before its first write: nothing to undo in the code, no freeze needed.
+    NINES_CHECK(mem.write(reg.address, header.data(), header.size()));
+  } else {
+    auto maps = NINES_TRY(proc::read_maps(pid));
+    NINES_TRY(run_switch(pid, mem, maps, plan, reg.address, header, opts));
+  }
+  NINES_CHECK(mem.write(reg.address + kJournalOffset, zero, sizeof zero));
+  spdlog::warn("pid {}: rolled back a switch that was interrupted ({} of {} writes were done)", pid,
+               rolled, j.writes.size());
+  auto again = NINES_TRY(read_registry(pid));
+  reg = again ? *again : Registry{};
+  return true;
+}
+
 }  // namespace
+
+Result<bool> recover_interrupted_switch(pid_t pid, const ApplyOptions& opts) {
+  Fd lock = NINES_TRY(lock_process(pid));
+  auto existing = NINES_TRY(read_registry(pid));
+  if (!existing || !existing->journal) return false;
+  auto mem = NINES_TRY(proc::ProcessMemory::open(pid, true));
+  return roll_back_journal(pid, mem, *existing, opts);
+}
 
 Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOptions& opts, ElfCache& cache) {
   const PatchMeta& meta = patch.meta;
@@ -360,6 +449,7 @@ Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOpti
   auto mem = NINES_TRY(proc::ProcessMemory::open(pid, true));
 
   auto existing = NINES_TRY(read_registry(pid));
+  if (existing && existing->journal) NINES_TRY(roll_back_journal(pid, mem, *existing, opts));
   Registry reg = existing ? *existing : Registry{};
   const AppliedPatch* old = reg.find_by_target(meta.target_build_id);
   if (old && old->id == meta.id && old->version == opts.version) {
@@ -458,6 +548,8 @@ Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOpti
     }
     plan_retired(plan, reg);
     plan.gadget = gadget;
+    plan.image_base = base;
+    plan.image_size = size;
 
     Registry next = reg;
     std::erase_if(next.patches, [&](const AppliedPatch& p) { return p.target_build_id == meta.target_build_id; });
@@ -499,9 +591,19 @@ Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOpti
 Result<Outcome> revert_patch(const std::string& id, pid_t pid, const ApplyOptions& opts) {
   Fd lock = NINES_TRY(lock_process(pid));
   auto existing = NINES_TRY(read_registry(pid));
-  const AppliedPatch* p = existing ? existing->find_by_id(id) : nullptr;
-  if (!p) return make_error("pid {}: patch {} is not applied", pid, id);
   auto mem = NINES_TRY(proc::ProcessMemory::open(pid, true));
+  bool rolled_back = false;
+  if (existing && existing->journal)
+    rolled_back = NINES_TRY(roll_back_journal(pid, mem, *existing, opts));
+  const AppliedPatch* p = existing ? existing->find_by_id(id) : nullptr;
+  if (!p && rolled_back) {
+    // The interrupted switch was this patch's apply: rolling it back is the revert.
+    Outcome o;
+    o.pid = pid;
+    o.action = fmt::format("rolled back an interrupted switch ({} is not applied)", id);
+    return o;
+  }
+  if (!p) return make_error("pid {}: patch {} is not applied", pid, id);
   auto maps = NINES_TRY(proc::read_maps(pid));
   SwitchPlan plan;
   std::vector<std::string> switched;

@@ -9,6 +9,9 @@
 //
 // Any failure before the switch leaves the process as it was (a staged image is unmapped);
 // a failed write during the switch restores the bytes already written before resuming.
+// A switch killed between two writes (SIGKILL of the patching process) is journaled in the
+// registry (registry.h) and rolled back by the next apply or revert of that process, or by
+// recover_interrupted_switch.
 #pragma once
 
 #include <sys/types.h>
@@ -43,6 +46,10 @@ struct Outcome {
 Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOptions& opts,
                             ElfCache& cache);
 Result<Outcome> revert_patch(const std::string& id, pid_t pid, const ApplyOptions& opts);
+
+// Rolls back a switch left half done in `pid` by a patching process that was killed between
+// two writes, in a freeze like any switch. True when there was one.
+Result<bool> recover_interrupted_switch(pid_t pid, const ApplyOptions& opts);
 
 // Processes (other than this one and `exclude`) that map an object with this build-id
 // (or, when `name` is given, an object of that name, so a mismatch is reported).

@@ -92,6 +92,59 @@ std::string encode_header(uint32_t active_slot, uint64_t generation, uint32_t le
   return h;
 }
 
+namespace {
+constexpr char kJournalMagic[8] = {'N', 'I', 'N', 'E', 'S', 'J', 'N', 'L'};
+constexpr size_t kJournalHead = 48, kJournalEntry = 48;
+}  // namespace
+
+Result<std::string> encode_journal(const Journal& j) {
+  if (j.writes.size() > kJournalMaxWrites)
+    return make_error("registry journal: {} writes, more than {}", j.writes.size(), kJournalMaxWrites);
+  std::string out(kJournalHead + j.writes.size() * kJournalEntry, '\0');
+  std::memcpy(out.data(), kJournalMagic, 8);
+  std::memcpy(out.data() + 8, &j.commit_generation, 8);
+  std::memcpy(out.data() + 16, &j.image_base, 8);
+  std::memcpy(out.data() + 24, &j.image_size, 8);
+  uint32_t count = static_cast<uint32_t>(j.writes.size());
+  std::memcpy(out.data() + 32, &count, 4);
+  for (size_t i = 0; i < j.writes.size(); ++i) {
+    const JournalWrite& w = j.writes[i];
+    if (w.before.size() != w.after.size() || w.before.size() > 16)
+      return make_error("registry journal: a write of {} bytes over {}", w.after.size(), w.before.size());
+    char* e = out.data() + kJournalHead + i * kJournalEntry;
+    std::memcpy(e, &w.site, 8);
+    e[8] = static_cast<char>(w.before.size());
+    std::memcpy(e + 16, w.before.data(), w.before.size());
+    std::memcpy(e + 32, w.after.data(), w.after.size());
+  }
+  return out;
+}
+
+Result<std::optional<Journal>> decode_journal(std::string_view image) {
+  if (image.size() < kJournalOffset + kJournalHead) return std::optional<Journal>();
+  std::string_view j = image.substr(kJournalOffset);
+  if (std::memcmp(j.data(), kJournalMagic, 8) != 0) return std::optional<Journal>();
+  Journal out;
+  uint32_t count;
+  std::memcpy(&out.commit_generation, j.data() + 8, 8);
+  std::memcpy(&out.image_base, j.data() + 16, 8);
+  std::memcpy(&out.image_size, j.data() + 24, 8);
+  std::memcpy(&count, j.data() + 32, 4);
+  if (count > kJournalMaxWrites || kJournalHead + count * kJournalEntry > j.size())
+    return make_error("registry journal: {} writes, out of range", count);
+  for (uint32_t i = 0; i < count; ++i) {
+    const char* e = j.data() + kJournalHead + i * kJournalEntry;
+    JournalWrite w;
+    std::memcpy(&w.site, e, 8);
+    size_t len = static_cast<uint8_t>(e[8]);
+    if (len == 0 || len > 16) return make_error("registry journal: a write of {} bytes", len);
+    w.before.assign(e + 16, len);
+    w.after.assign(e + 32, len);
+    out.writes.push_back(std::move(w));
+  }
+  return std::optional<Journal>(std::move(out));
+}
+
 Result<Registry> decode_registry(std::string_view image) {
   if (image.size() < 32 || std::memcmp(image.data(), kMagic, 8) != 0)
     return make_error("registry: bad magic");
@@ -106,12 +159,18 @@ Result<Registry> decode_registry(std::string_view image) {
   if (slot > 1) return make_error("registry: active slot {} out of range", slot);
   if (len[slot] > kSlotSize) return make_error("registry: slot length {} out of range", len[slot]);
   uint64_t off = kSlotOffset + slot * kSlotSize;
-  if (gen == 0 && len[slot] == 0) return Registry{};
+  auto journal = NINES_TRY(decode_journal(image));
+  if (gen == 0 && len[slot] == 0) {
+    Registry empty;
+    empty.journal = std::move(journal);
+    return empty;
+  }
   if (off + len[slot] > image.size()) return make_error("registry: slot beyond the mapping");
   auto r = registry_from_json(image.substr(off, len[slot]));
   if (!r) return r;
   r->generation = gen;
   r->active_slot = slot;
+  r->journal = std::move(journal);
   return r;
 }
 

@@ -10,9 +10,21 @@
 //   16  generation                  u64 (grows with every update)
 //   24  length of slot 0 JSON       u32
 //   28  length of slot 1 JSON       u32
+//   64  the switch journal (below), up to offset 4096
 //   4096 + slot * kSlotSize: the JSON text of the registry
 // An update writes the inactive slot, then the 32-byte header in one write, so a reader
 // (or a crash) sees the old state or the new one, never a torn one.
+//
+// The code a switch writes (one 5-byte jump per function) cannot change in one write. So
+// before writing any code, a switch records in the journal every write it will make (site,
+// bytes before, bytes after), the generation the header will have once the switch commits,
+// and the patch image it staged; it clears the journal once the header is written. A
+// journal left behind (the patching process was killed between two writes) with an
+// uncommitted generation names a half-done switch, which the next nines operation on the
+// process rolls back (ulp::recover_interrupted_switch) before anything else.
+//   64  magic "NINESJNL" | commit generation u64 | image base u64 | image size u64 |
+//       count u32 | 4 bytes reserved | count entries of 48 bytes:
+//       site u64 | length u8 | 7 bytes reserved | before[16] | after[16]
 #pragma once
 
 #include <sys/types.h>
@@ -61,12 +73,34 @@ struct RetiredRange {
   std::string id;
 };
 
+struct JournalWrite {
+  uint64_t site = 0;
+  std::string before, after;  // at most 16 bytes each, of the same length
+};
+
+struct Journal {
+  uint64_t commit_generation = 0;  // the header's generation once the switch committed
+  uint64_t image_base = 0, image_size = 0;  // the patch image the switch staged (or 0)
+  std::vector<JournalWrite> writes;
+};
+
+inline constexpr uint64_t kJournalOffset = 64;
+inline constexpr size_t kJournalMaxWrites = (kSlotOffset - kJournalOffset - 48) / 48;
+
+// The journal's bytes; fails beyond kJournalMaxWrites writes or 16 bytes per write.
+Result<std::string> encode_journal(const Journal& j);
+// nullopt when no journal is recorded (cleared or never written); bounds are checked.
+Result<std::optional<Journal>> decode_journal(std::string_view image);
+
 struct Registry {
   std::vector<AppliedPatch> patches;
   std::vector<RetiredRange> retired;
   uint64_t generation = 0;
   uint64_t address = 0;      // where the registry is mapped in the process
   uint32_t active_slot = 0;
+  std::optional<Journal> journal;  // a switch in progress, or one interrupted
+  // True when the journal names a switch that never committed (half done, to roll back).
+  bool interrupted() const { return journal && journal->commit_generation > generation; }
 
   const AppliedPatch* find_by_target(const std::string& build_id) const;
   const AppliedPatch* find_by_id(const std::string& id) const;

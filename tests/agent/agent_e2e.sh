@@ -5,7 +5,8 @@
 # Covers: severity threshold, mode no-apply, cut-off date, patch delay, check-interval,
 # config picked up without restart, a new process patched within 1 s, restart reconciles
 # (nothing applied twice; a process started while the agent was down gets patched), kill -9
-# mid-apply (interrupted, not retried, reported; --retry applies it), server down and back,
+# mid-apply (interrupted, not retried, reported; --retry applies it), killed between two
+# writes of a switch (rolled back at the next start), server down and back,
 # status in humane/json/yaml, `disable` reverts everything.
 # Usage: agent_e2e.sh NINES_BINARY TESTS_ULP_DIR
 set -euo pipefail
@@ -355,4 +356,31 @@ start_agent 6
 wait_for 10 "fix-lib refused" state_is fix-lib apply-failed
 [[ "$(patch_field fix-lib reason)" == *"untrusted key"* ]] || fail "trust reason: $(patch_field fix-lib reason)"
 expect "$P1" "lib=1 " "exe=10" "untrusted bundle"
+
+step "the agent killed between two writes of a switch: its next start rolls the process back"
+stop_agent
+"$NINES" config trust-dir="$T/trust" >/dev/null
+"$NINES" build --target libulptarget.so --id fix-two -o two.patch "$ULP/patches/lib_v1.c" >/dev/null
+bundle two fix-two 1 critical "2026-11-01T00:00:00Z" two.patch
+publish two
+# Fault injection: the agent's engine exits after the first of the two 5-byte writes.
+NINES_TEST_DIE_AFTER_WRITES=1 "$NINES" -v agent >>"$T/agent7.log" 2>&1 &
+AGENT_PID=$!
+wait_for 10 "agent socket" test -S "$NINES_ROOT/run/nines/agent.sock"
+"$NINES" enable "$ENROLL" --server "$URL" >/dev/null 2>&1 || true
+wait "$AGENT_PID" 2>/dev/null || true; AGENT_PID=""
+HALF=""
+for p in "$P1" "$P2" "$P3" "$P4" "$P5"; do
+  case "$(values "$p")" in
+    *"lib=2 other=100 "*|*"lib=1 other=200 "*) HALF="$p" ;;
+  esac
+done
+[ -n "$HALF" ] || fail "no process was left half switched by the killed agent"
+"$NINES" list --pid "$HALF" | grep -q "interrupted half done" || fail "list does not show the interrupted switch"
+start_agent 8
+wait_for 10 "pid $HALF rolled back" sh -c "! \"$NINES\" list --pid $HALF | grep -q 'interrupted half done'"
+expect "$HALF" "lib=1 other=100 " "" "rolled back by the restarted agent"
+grep -q "pid $HALF: rolled back a switch that was interrupted (1 of 2 writes" "$T/agent8.log" ||
+  fail "the agent's log does not say it rolled the switch back"
+state_is fix-two interrupted || fail "fix-two after the kill: $(patch_field fix-two state)"
 echo "agent_e2e: all checks passed"

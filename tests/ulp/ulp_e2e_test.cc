@@ -348,6 +348,86 @@ TEST(UserspacePatch, KillingNinesMidApplyLeavesTheTargetRunningUnpatchedOrFullyP
   RecordProperty("unpatched", unpatched_seen);
 }
 
+// The worker that patches is itself killed between the two 5-byte writes of a two-function
+// switch (fault injection: NINES_TEST_DIE_AFTER_WRITES=1). The code is half switched then;
+// the registry's journal lets the next nines command roll it back first.
+struct DieAfterOneWrite {
+  DieAfterOneWrite() { setenv("NINES_TEST_DIE_AFTER_WRITES", "1", 1); }
+  ~DieAfterOneWrite() { unsetenv("NINES_TEST_DIE_AFTER_WRITES"); }
+};
+
+bool half_patched(const std::string& v) {
+  return v == "lib=2 other=100 scaled=80 exe=10 atoi=5" || v == "lib=1 other=200 scaled=80 exe=10 atoi=5";
+}
+
+TEST(UserspacePatch, AnApplyKilledBetweenTwoWritesIsRolledBackByTheNextApply) {
+  Target t("ulptarget_pie", 2);
+  std::string before = maps_of(t.pid());
+  std::string patch = build_patch("lib_v1", lib_path());
+  {
+    DieAfterOneWrite fault;
+    auto r = run_nines({"apply", patch, "--pid", pid_arg(t), "--no-stack-check"});
+    ASSERT_NE(r.exit_code, 0) << r.output;
+  }
+  ASSERT_TRUE(wait_untraced(t));
+  ASSERT_TRUE(half_patched(t.ask("values"))) << t.ask("values");
+  auto l = run_nines({"list", "--pid", pid_arg(t), "--format", "json"});
+  auto doc = nlohmann::json::parse(l.output);
+  EXPECT_TRUE(doc[0]["interrupted_switch"].get<bool>()) << l.output;
+  EXPECT_TRUE(doc[0]["patches"].empty()) << l.output;
+  EXPECT_TRUE(contains(run_nines({"list", "--pid", pid_arg(t)}).output, "interrupted half done"));
+
+  auto r = run_nines({"apply", patch, "--pid", pid_arg(t), "--no-stack-check"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "rolled back a switch that was interrupted (1 of 2 writes")) << r.output;
+  EXPECT_EQ(t.ask("values"), "lib=2 other=200 scaled=80 exe=10 atoi=5");
+  doc = nlohmann::json::parse(run_nines({"list", "--pid", pid_arg(t), "--format", "json"}).output);
+  EXPECT_FALSE(doc[0]["interrupted_switch"].get<bool>());
+  // The original bytes survived: the revert restores the original code, and the image the
+  // interrupted apply staged was unmapped (only the registry mapping remains).
+  ASSERT_EQ(run_nines({"revert", "lib_v1", "--pid", pid_arg(t), "--no-stack-check"}).exit_code, 0);
+  EXPECT_EQ(t.ask("values"), "lib=1 other=100 scaled=80 exe=10 atoi=5");
+  std::string after = maps_of(t.pid());
+  EXPECT_EQ(count_lines(after), count_lines(before) + 1) << after;
+  EXPECT_TRUE(contains(t.ask("stats"), "wrong=0"));
+}
+
+TEST(UserspacePatch, ARevertOfAnInterruptedApplyRollsItBack) {
+  Target t("ulptarget_pie", 0);
+  std::string patch = build_patch("lib_v1", lib_path());
+  {
+    DieAfterOneWrite fault;
+    ASSERT_NE(run_nines({"apply", patch, "--pid", pid_arg(t)}).exit_code, 0);
+  }
+  ASSERT_TRUE(wait_untraced(t));
+  ASSERT_TRUE(half_patched(t.ask("values")));
+  auto r = run_nines({"revert", "lib_v1", "--pid", pid_arg(t)});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "rolled back an interrupted switch")) << r.output;
+  EXPECT_EQ(t.ask("values"), "lib=1 other=100 scaled=80 exe=10 atoi=5");
+}
+
+TEST(UserspacePatch, ARevertKilledBetweenTwoWritesIsRolledBackToTheAppliedPatch) {
+  Target t("ulptarget_pie", 0);
+  std::string patch = build_patch("lib_v1", lib_path());
+  ASSERT_EQ(run_nines({"apply", patch, "--pid", pid_arg(t)}).exit_code, 0);
+  {
+    DieAfterOneWrite fault;
+    ASSERT_NE(run_nines({"revert", "lib_v1", "--pid", pid_arg(t)}).exit_code, 0);
+  }
+  ASSERT_TRUE(wait_untraced(t));
+  ASSERT_TRUE(half_patched(t.ask("values")));
+  // Rolled back to the state the registry records (applied), then reverted for real.
+  auto r = run_nines({"revert", "lib_v1", "--pid", pid_arg(t)});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "reverted lib_v1")) << r.output;
+  EXPECT_EQ(t.ask("values"), "lib=1 other=100 scaled=80 exe=10 atoi=5");
+  // And the engine's entry point alone finds nothing left to recover.
+  auto rec = nines::ulp::recover_interrupted_switch(t.pid(), {});
+  ASSERT_TRUE(rec) << rec.error().message;
+  EXPECT_FALSE(*rec);
+}
+
 // The engine is driven in-process here (the CLI is exercised everywhere else): 1,000
 // spawns of the nines binary would measure process start-up, not patching.
 TEST(UserspaceStress, FiveHundredApplyRevertCyclesAgainstSixtyFourHammeringThreads) {

@@ -149,6 +149,64 @@ TEST(Registry, RejectsHostileHeaders) {
   EXPECT_FALSE(ulp::decode_registry(image.substr(0, 16)).ok());
 }
 
+TEST(Registry, JournalOfAnUncommittedSwitchMarksItInterrupted) {
+  std::string image(ulp::kRegistrySize, '\0');
+  std::string header = ulp::encode_header(0, 0, 0, 0);  // a registry just created
+  image.replace(0, header.size(), header);
+  ulp::Journal j;
+  j.commit_generation = 1;
+  j.image_base = 0x7f0000000000;
+  j.image_size = 0x4000;
+  j.writes.push_back({0x1004, std::string("\x55\x48\x89\xe5\x90", 5), std::string("\xe9\x01\x02\x03\x04", 5)});
+  j.writes.push_back({0x2004, std::string("\x31\xc0\xc3\x90\x90", 5), std::string("\xe9\x05\x06\x07\x08", 5)});
+  auto bytes = ulp::encode_journal(j);
+  ASSERT_TRUE(bytes.ok()) << bytes.error().message;
+  image.replace(ulp::kJournalOffset, bytes->size(), *bytes);
+  auto r = ulp::decode_registry(image);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r->journal.has_value());
+  EXPECT_TRUE(r->interrupted());
+  EXPECT_EQ(r->journal->image_size, 0x4000u);
+  ASSERT_EQ(r->journal->writes.size(), 2u);
+  EXPECT_EQ(r->journal->writes[1].site, 0x2004u);
+  EXPECT_EQ(r->journal->writes[1].before, j.writes[1].before);
+  EXPECT_EQ(r->journal->writes[1].after, j.writes[1].after);
+  // Once the header reaches the commit generation, the switch is done, not interrupted.
+  std::string doc = R"({"patches":[],"retired":[]})";
+  header = ulp::encode_header(0, 1, static_cast<uint32_t>(doc.size()), 0);
+  image.replace(0, header.size(), header);
+  image.replace(ulp::kSlotOffset, doc.size(), doc);
+  r = ulp::decode_registry(image);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->journal.has_value());
+  EXPECT_FALSE(r->interrupted());
+  // Cleared magic: no journal.
+  image.replace(ulp::kJournalOffset, 8, std::string(8, '\0'));
+  EXPECT_FALSE(ulp::decode_registry(image)->journal.has_value());
+}
+
+TEST(Registry, HostileJournalsAreRefused) {
+  ulp::Journal j;
+  j.commit_generation = 1;
+  j.writes.assign(ulp::kJournalMaxWrites + 1, {0x1000, "abcde", "fghij"});
+  EXPECT_FALSE(ulp::encode_journal(j).ok());  // more than the page holds
+  j.writes.assign(1, {0x1000, "abcde", "fgh"});
+  EXPECT_FALSE(ulp::encode_journal(j).ok());  // before and after differ in length
+  j.writes.assign(1, {0x1000, "abcde", "fghij"});
+  std::string image(ulp::kRegistrySize, '\0');
+  std::string header = ulp::encode_header(0, 0, 0, 0);
+  image.replace(0, header.size(), header);
+  std::string bytes = *ulp::encode_journal(j);
+  uint32_t huge = 100000;
+  bytes.replace(32, 4, reinterpret_cast<const char*>(&huge), 4);  // count out of range
+  image.replace(ulp::kJournalOffset, bytes.size(), bytes);
+  EXPECT_FALSE(ulp::decode_registry(image).ok());
+  bytes = *ulp::encode_journal(j);
+  bytes[48 + 8] = 17;  // a write longer than 16 bytes
+  image.replace(ulp::kJournalOffset, bytes.size(), bytes);
+  EXPECT_FALSE(ulp::decode_registry(image).ok());
+}
+
 TEST(PatchMeta, RoundTripsAndNamesTheBadField) {
   ulp::PatchMeta m;
   m.id = "x";
