@@ -1,5 +1,7 @@
 #include "proc/remote.h"
 
+#include <sys/syscall.h>
+
 #include <cstring>
 
 namespace nines::proc {
@@ -54,10 +56,8 @@ Result<uint64_t> RemoteSyscalls::call(const char* name, long nr, uint64_t a0, ui
   const uint64_t args[6] = {a0, a1, a2, a3, a4, a5};
   arch::setup_syscall(regs, gadget_, nr, args);
   NINES_CHECK(session_->set_regs(tid_, regs));
-  // Entry, then exit stop: no trap flag is ever set (a single step's would outlive a nines
-  // killed mid-switch and kill the target with SIGTRAP).
-  NINES_CHECK(session_->to_syscall_stop(tid_));
-  NINES_CHECK(session_->to_syscall_stop(tid_));
+  stepped_ = true;
+  NINES_CHECK(session_->single_step(tid_));
   arch::Regs after = NINES_TRY(session_->get_regs(tid_));
   if (arch::instruction_pointer(after) != gadget_ + 2)
     return make_error("remote {} in tid {}: thread stopped at {:#x}, not after the syscall",
@@ -72,7 +72,22 @@ Result<uint64_t> RemoteSyscalls::call(const char* name, long nr, uint64_t a0, ui
 Status RemoteSyscalls::finish() {
   if (!active_) return {};
   active_ = false;
-  NINES_CHECK(session_->set_regs(tid_, saved_));
+  if (stepped_) {
+    // A single step leaves the trap flag set until the thread is resumed some other way,
+    // and if nines died before that (killed mid-switch), the thread would take a SIGTRAP
+    // that kills the process. Resume it to the entry of one more system call (getpid) with
+    // PTRACE_SYSCALL, which clears the flag, and restore its registers there: the saved
+    // orig_rax of -1 makes the kernel skip that call, so the thread returns to where it
+    // was, now or whenever it is released. One stop, however many calls were made.
+    arch::Regs regs = saved_;
+    const uint64_t none[6] = {};
+    arch::setup_syscall(regs, gadget_, SYS_getpid, none);
+    NINES_CHECK(session_->set_regs(tid_, regs));
+    NINES_CHECK(session_->to_syscall_stop(tid_));
+  }
+  arch::Regs regs = saved_;
+  regs.orig_rax = static_cast<unsigned long long>(-1);
+  NINES_CHECK(session_->set_regs(tid_, regs));
   NINES_CHECK(session_->set_xstate(tid_, saved_xstate_));
   return {};
 }

@@ -46,6 +46,7 @@ class RemoteSyscalls {
   arch::Regs saved_{};
   std::string saved_xstate_;
   bool active_ = false;
+  bool stepped_ = false;  // a single step left the trap flag set (finish clears it)
 };
 
 }  // namespace nines::proc
