@@ -148,9 +148,10 @@ Status PtraceSession::set_xstate(pid_t tid, const std::string& xstate) const {
   return {};
 }
 
-Status PtraceSession::single_step(pid_t tid) {
-  if (ptrace(PTRACE_SINGLESTEP, tid, nullptr, nullptr) != 0)
-    return errno_error(fmt::format("ptrace(SINGLESTEP) tid {}", tid));
+Status PtraceSession::resume_until(pid_t tid, int request, int want, const char* what) {
+  const char* req = request == PTRACE_SINGLESTEP ? "SINGLESTEP" : "SYSCALL";
+  if (ptrace(static_cast<__ptrace_request>(request), tid, nullptr, nullptr) != 0)
+    return errno_error(fmt::format("ptrace({}) tid {}", req, tid));
   for (;;) {
     int status = 0;
     pid_t r = waitpid(tid, &status, __WALL);
@@ -160,46 +161,25 @@ Status PtraceSession::single_step(pid_t tid) {
     }
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
       tids_.erase(std::remove(tids_.begin(), tids_.end(), tid), tids_.end());
-      return make_error("tid {} exited during a single step", tid);
+      return make_error("tid {} exited during {}", tid, what);
     }
     if (!WIFSTOPPED(status)) continue;
     int sig = WSTOPSIG(status);
-    if (sig == SIGTRAP && (status >> 16) == 0) return {};
-    if ((status >> 16) != 0) {
-      // A leftover interrupt stop: step again.
-      if (ptrace(PTRACE_SINGLESTEP, tid, nullptr, nullptr) != 0)
-        return errno_error(fmt::format("ptrace(SINGLESTEP) tid {}", tid));
-      continue;
-    }
-    // A signal arrived: keep it for detach and step again without delivering it now.
-    pending_signal_[tid] = sig;
-    if (ptrace(PTRACE_SINGLESTEP, tid, nullptr, nullptr) != 0)
-      return errno_error(fmt::format("ptrace(SINGLESTEP) tid {}", tid));
+    if (sig == want && (status >> 16) == 0) return {};
+    // A leftover interrupt stop resumes as is; a signal that arrived is kept for detach
+    // rather than delivered now.
+    if ((status >> 16) == 0) pending_signal_[tid] = sig;
+    if (ptrace(static_cast<__ptrace_request>(request), tid, nullptr, nullptr) != 0)
+      return errno_error(fmt::format("ptrace({}) tid {}", req, tid));
   }
 }
 
+Status PtraceSession::single_step(pid_t tid) {
+  return resume_until(tid, PTRACE_SINGLESTEP, SIGTRAP, "a single step");
+}
+
 Status PtraceSession::to_syscall_stop(pid_t tid) {
-  if (ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0)
-    return errno_error(fmt::format("ptrace(SYSCALL) tid {}", tid));
-  for (;;) {
-    int status = 0;
-    pid_t r = waitpid(tid, &status, __WALL);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return errno_error(fmt::format("waitpid tid {}", tid));
-    }
-    if (WIFEXITED(status) || WIFSIGNALED(status)) {
-      tids_.erase(std::remove(tids_.begin(), tids_.end(), tid), tids_.end());
-      return make_error("tid {} exited during an injected system call", tid);
-    }
-    if (!WIFSTOPPED(status)) continue;
-    int sig = WSTOPSIG(status);
-    if (sig == (SIGTRAP | 0x80)) return {};
-    // A leftover interrupt stop resumes as is; a signal is kept for detach.
-    if ((status >> 16) == 0) pending_signal_[tid] = sig;
-    if (ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0)
-      return errno_error(fmt::format("ptrace(SYSCALL) tid {}", tid));
-  }
+  return resume_until(tid, PTRACE_SYSCALL, SIGTRAP | 0x80, "an injected system call");
 }
 
 Status PtraceSession::nudge(const std::vector<pid_t>& tids, int run_us) {

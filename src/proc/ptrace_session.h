@@ -60,6 +60,9 @@ class PtraceSession {
   int64_t freeze_ns() const { return freeze_ns_; }
 
  private:
+  // Resumes `tid` with `request` (PTRACE_SINGLESTEP or PTRACE_SYSCALL) until it stops with
+  // signal `want`.
+  Status resume_until(pid_t tid, int request, int want, const char* what);
   PtraceSession() = default;
   Status seize_and_interrupt(pid_t tid, std::vector<pid_t>& pending);
   Status wait_stopped(pid_t tid);

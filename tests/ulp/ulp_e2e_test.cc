@@ -360,17 +360,25 @@ bool half_patched(const std::string& v) {
   return v == "lib=2 other=100 scaled=80 exe=10 atoi=5" || v == "lib=1 other=200 scaled=80 exe=10 atoi=5";
 }
 
+// Runs `nines ARGS` with the fault, then checks it failed and left the target running and
+// half switched.
+void run_killed_between_writes(Target& t, const std::vector<std::string>& args) {
+  {
+    DieAfterOneWrite fault;
+    auto r = run_nines(args);
+    ASSERT_NE(r.exit_code, 0) << r.output;
+  }
+  ASSERT_TRUE(wait_untraced(t));
+  std::string v = t.ask("values");
+  ASSERT_TRUE(half_patched(v)) << v;
+}
+
 TEST(UserspacePatch, AnApplyKilledBetweenTwoWritesIsRolledBackByTheNextApply) {
   Target t("ulptarget_pie", 2);
   std::string before = maps_of(t.pid());
   std::string patch = build_patch("lib_v1", lib_path());
-  {
-    DieAfterOneWrite fault;
-    auto r = run_nines({"apply", patch, "--pid", pid_arg(t), "--no-stack-check"});
-    ASSERT_NE(r.exit_code, 0) << r.output;
-  }
-  ASSERT_TRUE(wait_untraced(t));
-  ASSERT_TRUE(half_patched(t.ask("values"))) << t.ask("values");
+  ASSERT_NO_FATAL_FAILURE(
+      run_killed_between_writes(t, {"apply", patch, "--pid", pid_arg(t), "--no-stack-check"}));
   auto l = run_nines({"list", "--pid", pid_arg(t), "--format", "json"});
   auto doc = nlohmann::json::parse(l.output);
   EXPECT_TRUE(doc[0]["interrupted_switch"].get<bool>()) << l.output;
@@ -395,12 +403,7 @@ TEST(UserspacePatch, AnApplyKilledBetweenTwoWritesIsRolledBackByTheNextApply) {
 TEST(UserspacePatch, ARevertOfAnInterruptedApplyRollsItBack) {
   Target t("ulptarget_pie", 0);
   std::string patch = build_patch("lib_v1", lib_path());
-  {
-    DieAfterOneWrite fault;
-    ASSERT_NE(run_nines({"apply", patch, "--pid", pid_arg(t)}).exit_code, 0);
-  }
-  ASSERT_TRUE(wait_untraced(t));
-  ASSERT_TRUE(half_patched(t.ask("values")));
+  ASSERT_NO_FATAL_FAILURE(run_killed_between_writes(t, {"apply", patch, "--pid", pid_arg(t)}));
   auto r = run_nines({"revert", "lib_v1", "--pid", pid_arg(t)});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "rolled back an interrupted switch")) << r.output;
@@ -411,12 +414,7 @@ TEST(UserspacePatch, ARevertKilledBetweenTwoWritesIsRolledBackToTheAppliedPatch)
   Target t("ulptarget_pie", 0);
   std::string patch = build_patch("lib_v1", lib_path());
   ASSERT_EQ(run_nines({"apply", patch, "--pid", pid_arg(t)}).exit_code, 0);
-  {
-    DieAfterOneWrite fault;
-    ASSERT_NE(run_nines({"revert", "lib_v1", "--pid", pid_arg(t)}).exit_code, 0);
-  }
-  ASSERT_TRUE(wait_untraced(t));
-  ASSERT_TRUE(half_patched(t.ask("values")));
+  ASSERT_NO_FATAL_FAILURE(run_killed_between_writes(t, {"revert", "lib_v1", "--pid", pid_arg(t)}));
   // Rolled back to the state the registry records (applied), then reverted for real.
   auto r = run_nines({"revert", "lib_v1", "--pid", pid_arg(t)});
   ASSERT_EQ(r.exit_code, 0) << r.output;
