@@ -402,6 +402,7 @@ Result<int> Server::bind() {
   struct BodyRoute {
     std::string route;
     unsigned allowed;
+    BodyRule rule;
     httplib::Server::HandlerWithContentReader handler;
   };
   auto wrap_body = [this, authorize](std::string route, unsigned allowed, BodyRule rule,
@@ -420,7 +421,7 @@ Result<int> Server::bind() {
       }
       metrics_.observe_request(route, req.method, res.status, sw.elapsed_ns());
     };
-    return BodyRoute{route, allowed, handler};
+    return BodyRoute{route, allowed, rule, handler};
   };
 
   // The POST routes that take a body, in the order httplib matches them: for the
@@ -429,17 +430,19 @@ Result<int> Server::bind() {
     std::regex pattern;
     std::string route;
     unsigned allowed;
+    BodyRule rule;
   };
   auto body_routes = std::make_shared<std::vector<BodyRouteMatch>>();
   auto post_body = [&h, body_routes](const std::string& pattern, BodyRoute r) {
-    body_routes->push_back(BodyRouteMatch{std::regex(pattern), r.route, r.allowed});
+    body_routes->push_back(BodyRouteMatch{std::regex(pattern), r.route, r.allowed, r.rule});
     h.Post(pattern, std::move(r.handler));
   };
 
   // A client that sends "Expect: 100-continue" waits for "100 Continue" before it sends its
   // body. One that would be refused (no token, malformed, unknown, of the wrong kind) gets
-  // its 401/403 instead, and the connection is closed, since the body it may still send is
-  // unread. A caller that passes is authorized again by the route, which applies the
+  // its 401/403 instead, and so does a body the route would refuse on its headers alone
+  // (411, 413, 400, 415); the connection is then closed, since the body it may still send
+  // is unread. A caller that passes is authorized again by the route, which applies the
   // per-token rate limit (a 429 then comes after the body).
   h.set_expect_100_continue_handler([this, body_routes, identify, refuse_identity](
                                         const httplib::Request& req, httplib::Response& res) {
@@ -448,14 +451,33 @@ Result<int> Server::bind() {
     try {
       for (const BodyRouteMatch& m : *body_routes) {
         if (!std::regex_match(req.path, m.pattern)) continue;
-        if (m.allowed == kNone) return 100;
         Stopwatch sw;
-        Identity id = identify(req, m.route, m.allowed);
-        if (id.caller) return 100;
-        refuse_identity(req, res, id);
+        if (m.allowed != kNone) {
+          Identity id = identify(req, m.route, m.allowed);
+          if (!id.caller) {
+            refuse_identity(req, res, id);
+            close_after_answer(res);
+            metrics_.observe_request(m.route, req.method, res.status, sw.elapsed_ns());
+            return res.status;
+          }
+        }
+        // The checks read_body makes on the headers, before the body is asked for.
+        DeclaredBody d = declared_body(req);
+        int status = d.bad_status;
+        std::string why = d.bad_why;
+        if (status == 0 && d.streamed && !m.rule.may_stream) {
+          status = 411;
+          why = "Content-Length required (no chunked JSON bodies)";
+        } else if (status == 0 && d.length && *d.length > m.rule.limit) {
+          status = 413;
+          why = fmt::format("body of {} bytes, more than the limit of {}", *d.length,
+                            m.rule.limit);
+        }
+        if (status == 0) return 100;
+        send_error(res, status, fmt::format("{} {}: {}", req.method, req.path, why));
         close_after_answer(res);
         metrics_.observe_request(m.route, req.method, res.status, sw.elapsed_ns());
-        return res.status;
+        return status;
       }
     } catch (const std::exception& e) {
       send_error(res, 500,

@@ -638,6 +638,36 @@ TEST_P(ApiTest, Expect100ContinueIsRefusedForABadTokenAndGrantedForAGoodOne) {
   EXPECT_EQ(srv_->server().storage().list_bundles()->size(), 1u);
 }
 
+TEST_P(ApiTest, Expect100ContinueIsRefusedForABodyTheRouteWouldRefuseOnItsHeaders) {
+  std::string machine = srv_->enroll("a", "canary");
+  std::string expect = "Expect: 100-continue\r\n";
+  struct Case {
+    std::string path, authorization, framing;
+    int status;
+    std::string error;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"/v1/bundles", bearer(srv_->admin_token()), fmt::format("Content-Length: {}", 200u << 20),
+            413, "more than the limit"},
+           {"/v1/checkin", bearer(machine), "Transfer-Encoding: chunked", 411,
+            "Content-Length required"},
+           {"/v1/checkin", bearer(machine), "Content-Length: 12x", 400, "is not a number"}}) {
+    RawConnection conn(port());
+    ASSERT_TRUE(conn.connected());
+    ASSERT_TRUE(conn.send(post_headers(c.path, c.authorization, c.framing, expect)));
+    std::string r = conn.read_response();
+    EXPECT_EQ(status_of(r), c.status) << c.path << " " << c.framing << ": " << r;
+    EXPECT_NE(error_in(r).find(c.error), std::string::npos) << r;
+    EXPECT_EQ(conn.read_response(), "");  // closed: the body was never asked for
+  }
+  // A body the route takes is asked for.
+  RawConnection conn(port());
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(conn.send(post_headers("/v1/checkin", bearer(machine), "Content-Length: 100", expect)));
+  EXPECT_EQ(status_of(conn.read_response()), 100);
+  EXPECT_TRUE(srv_->server().storage().list_bundles()->empty());
+}
+
 TEST_P(ApiTest, UnknownEndpointsAnswerJson404) {
   auto r = srv_->admin().get("/v1/nothing");
   EXPECT_EQ(r->status, 404);
