@@ -27,6 +27,8 @@ Result<Facts> gather_facts(const CheckOptions& opts) {
     f.processes = std::move(scan.stale);
     f.scanned_processes = scan.processes;
     f.scanned_mappings = scan.mappings;
+    f.interpreted = scan.interpreted;
+    f.source_files = scan.source_files;
     f.vanished = scan.vanished;
     f.warnings = std::move(scan.warnings);
     // 2. What nines patched in memory: only stale processes are asked.

@@ -77,6 +77,7 @@ void mark_patched(std::vector<StaleProcess>& procs, const RegistryReader& reader
     }
     if (patches->empty()) continue;
     for (StaleObject& o : p.objects) {
+      if (!o.interpreter.empty()) continue;  // a source file: nines patches no interpreted code
       if (o.build_id.empty()) {
         if (auto id = read_build_id(o.map_file); id.ok()) o.build_id = *id;
       }

@@ -104,6 +104,7 @@ nlohmann::json to_json(const Facts& f, const Verdict& v) {
                  {"inode", o.mapped_ino}};
       if (!o.patched_by.empty()) jo["patched_by"] = o.patched_by;
       if (!o.build_id.empty()) jo["build_id"] = o.build_id;
+      if (!o.interpreter.empty()) jo["interpreter"] = o.interpreter;
       objs.push_back(std::move(jo));
     }
     json owner = {{"kind", owner_kind_name(p.owner.kind)}, {"name", p.owner.name}};
@@ -119,10 +120,9 @@ nlohmann::json to_json(const Facts& f, const Verdict& v) {
                      {"objects", objs}});
   }
   j["processes"] = procs;
-  j["scan"] = {{"processes", f.scanned_processes},
-               {"mappings", f.scanned_mappings},
-               {"vanished", f.vanished},
-               {"ms", f.scan_ms}};
+  j["scan"] = {{"processes", f.scanned_processes}, {"mappings", f.scanned_mappings},
+               {"interpreted", f.interpreted},     {"source_files", f.source_files},
+               {"vanished", f.vanished},           {"ms", f.scan_ms}};
   j["warnings"] = f.warnings;
   return j;
 }

@@ -14,6 +14,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "advisor/interp.h"
 #include "core/fd.h"
 #include "core/strings.h"
 
@@ -123,7 +124,17 @@ class Scanner {
  public:
   explicit Scanner(const ScanOptions& opts) : proc_(opts.proc), use_query_(opts.procmap_query) {
     self_view_ = view_of("self");
+    if (opts.interpreters) {
+      SourceLimits limits;
+      limits.max_files = opts.interp_max_files;
+      limits.max_depth = opts.interp_max_depth;
+      sources_.emplace(opts.proc, limits);
+    }
   }
+
+  size_t interpreted() const { return interpreted_; }
+  size_t source_files() const { return sources_ ? sources_->files_looked_at() : 0; }
+  std::vector<std::string>& warnings() { return warnings_; }
 
   // What became of a process: scanned, exited under us, or without user memory (a kernel
   // thread or a zombie).
@@ -172,10 +183,13 @@ class Scanner {
   std::optional<StaleObject> evaluate(pid_t pid, const View& view, const Mapping& m);
   int scan_query(pid_t pid, int maps_fd, const View& view, StaleProcess& proc, size_t* mappings);
   int scan_text(pid_t pid, int maps_fd, const View& view, StaleProcess& proc, size_t* mappings);
+  // Interpreted programs: appends the source files changed since the process started.
+  void check_sources(pid_t pid, const View& view, StaleProcess& proc);
 
   struct Verdict {
-    bool special = false;    // not a program or library (/dev, memfd, ...)
-    bool anonymous = false;  // code with no file on disk behind it (memfd, ...)
+    bool special = false;      // not a program or library (/dev, memfd, ...)
+    bool anonymous = false;    // code with no file on disk behind it (memfd, ...)
+    bool interpreter = false;  // a Python, Perl or Ruby interpreter's executable
     std::optional<StaleObject> stale;
   };
 
@@ -197,7 +211,18 @@ class Scanner {
   std::unordered_map<ObjectKey, Verdict, ObjectKeyHash> verdicts_;
   std::string maps_buf_, small_buf_;
   std::vector<char> name_buf_ = std::vector<char>(PATH_MAX + 32);
+  // Interpreted programs: the process being scanned maps an interpreter's executable.
+  std::optional<SourceChecker> sources_;
+  bool maps_interpreter_ = false;
+  size_t interpreted_ = 0;
+  std::vector<std::string> warnings_;
 };
+
+// The basename of an interpreter's executable (a deleted one keeps the kernel's mark).
+bool interpreter_name(std::string_view path) {
+  if (ends_with(path, kDeletedSuffix)) path.remove_suffix(kDeletedSuffix.size());
+  return interpreter_language(path).has_value();
+}
 
 std::optional<StaleObject> Scanner::evaluate(pid_t pid, const View& view, const Mapping& m) {
   std::string map_file = fmt::format("{}/{}/map_files/{:x}-{:x}", proc_, pid, m.start, m.end);
@@ -228,6 +253,34 @@ std::optional<StaleObject> Scanner::evaluate(pid_t pid, const View& view, const 
     obj.kind = now.exists ? StaleKind::kReplaced : StaleKind::kDeleted;
   }
   return obj;
+}
+
+void Scanner::check_sources(pid_t pid, const View& view, StaleProcess& proc) {
+  char path[64];
+  snprintf(path, sizeof path, "%s/%d/exe", proc_.c_str(), pid);
+  char link[PATH_MAX];
+  ssize_t n = ::readlink(path, link, sizeof link - 1);
+  if (n <= 0) return;
+  std::string exe(link, static_cast<size_t>(n));
+  if (ends_with(exe, kDeletedSuffix)) exe.resize(exe.size() - kDeletedSuffix.size());
+  // The executable itself, not a program that maps an interpreter's file for another use.
+  std::optional<Language> lang = interpreter_language(exe);
+  if (!lang) return;
+  ++interpreted_;
+  SourceChecker::View v;
+  v.mnt_ns = view.mnt_ns;
+  v.root_dev = view.root_dev;
+  v.root_ino = view.root_ino;
+  if (!view.ok) {  // an unknown view shares no cache entry with another process
+    v.mnt_ns = ~0ull;
+    v.root_dev = static_cast<uint64_t>(pid);
+  }
+  bool same = view.ok && self_view_.ok && view.key() == self_view_.key() && proc_ == "/proc";
+  if (!same) v.prefix = fmt::format("{}/{}/root", proc_, pid);
+  std::string warning;
+  for (StaleObject& o : sources_->check(pid, *lang, exe, v, &warning))
+    proc.objects.push_back(std::move(o));
+  if (!warning.empty()) warnings_.push_back(std::move(warning));
 }
 
 // PROCMAP_QUERY (Linux 6.11+): asks the kernel for the executable file mappings only,
@@ -268,12 +321,14 @@ int Scanner::scan_query(pid_t pid, int maps_fd, const View& view, StaleProcess& 
       std::string_view name(name_buf_.data(), named.vma_name_size ? named.vma_name_size - 1 : 0);
       v.special = special_path(name);
       v.anonymous = v.special && !is_kernel_special(name);
+      v.interpreter = !v.special && interpreter_name(name);
       if (!v.special)
         v.stale = evaluate(pid, view, Mapping{q.vma_start, q.vma_end, dev, q.inode, name});
       it = verdicts_.insert_or_assign(key, std::move(v)).first;
     }
     if (!it->second.special) ++*mappings;
     if (it->second.anonymous) proc.anonymous_code = true;
+    if (it->second.interpreter) maps_interpreter_ = true;
     // An object mapped executable twice (rare) is reported once.
     bool known = std::any_of(proc.objects.begin(), proc.objects.end(), [&](const StaleObject& o) {
       return o.mapped_dev == dev && o.mapped_ino == q.inode;
@@ -314,6 +369,7 @@ int Scanner::scan_text(pid_t pid, int maps_fd, const View& view, StaleProcess& p
     if (dup) continue;
     seen.push_back({mdev, m->inode, m->path});
     ++*mappings;
+    if (sources_ && interpreter_name(m->path)) maps_interpreter_ = true;
     if (auto o = evaluate(pid, view, Mapping{m->start, m->end, mdev, m->inode, m->path}))
       proc.objects.push_back(std::move(*o));
   }
@@ -335,6 +391,7 @@ Result<std::optional<StaleProcess>> Scanner::scan(pid_t pid, size_t* mappings, O
   Fd maps(fd);
   View view = view_of(std::to_string(pid));
   StaleProcess proc;
+  maps_interpreter_ = false;
   int err = ENOTTY;
   if (use_query_) {
     err = scan_query(pid, maps.get(), view, proc, mappings);
@@ -353,6 +410,7 @@ Result<std::optional<StaleProcess>> Scanner::scan(pid_t pid, size_t* mappings, O
     }
     return errno_error(fmt::format("read {}", path), err);
   }
+  if (maps_interpreter_ && sources_) check_sources(pid, view, proc);
   if (proc.objects.empty()) return std::optional<StaleProcess>{};
 
   // Only stale processes pay for the details below.
@@ -562,6 +620,9 @@ Result<ScanResult> scan_processes(const ScanOptions& opts) {
     }
     if (*r) out.stale.push_back(std::move(**r));
   }
+  out.interpreted = scanner.interpreted();
+  out.source_files = scanner.source_files();
+  for (std::string& w : scanner.warnings()) out.warnings.push_back(std::move(w));
   return out;
 }
 

@@ -50,6 +50,11 @@ struct StaleObject {
   std::string map_file;        // /proc/PID/map_files/START-END of one mapping of it
   std::string patched_by;      // id of the nines patch that covers it in memory, if any
   std::string build_id;        // hex, filled only when a registry had to be consulted
+  // Set for a source file of an interpreted program ("python", "perl", "ruby"): not a
+  // mapping, but a file read at start and changed since (kReplaced: its ctime is later
+  // than the process's start; kDeleted: the main script is gone). dev/inode are the
+  // file's now; map_file is empty.
+  std::string interpreter;
 };
 
 // Who a process belongs to, from /proc/PID/cgroup.
@@ -94,12 +99,19 @@ struct ScanOptions {
   // Ask the kernel for executable mappings with PROCMAP_QUERY (Linux 6.11+) instead of
   // parsing the text of maps; falls back to the text by itself on older kernels.
   bool procmap_query = true;
+  // Interpreted programs (Python, Perl, Ruby; interp.h): source files changed after the
+  // process started. Only processes that map an interpreter's executable pay for it.
+  bool interpreters = true;
+  size_t interp_max_files = 1000;  // source files per process
+  int interp_max_depth = 24;       // Python import chain length
 };
 
 struct ScanResult {
   std::vector<StaleProcess> stale;    // sorted by pid
   size_t processes = 0;               // user processes looked at
   size_t mappings = 0;                // executable file mappings looked at
+  size_t interpreted = 0;             // interpreter processes whose sources were checked
+  size_t source_files = 0;            // their source files looked at (per process)
   size_t vanished = 0;                // processes that exited during the scan
   std::vector<std::string> warnings;  // processes that could not be read, and why
 };

@@ -125,7 +125,13 @@ Verdict decide(const Facts& f) {
         patched.push_back(fmt::format("{} (patched in memory by {})", o.path, o.patched_by));
         continue;
       }
-      open_objects.push_back(fmt::format("{} ({})", o.path, stale_kind_name(o.kind)));
+      if (!o.interpreter.empty())
+        open_objects.push_back(o.kind == StaleKind::kDeleted
+                                   ? fmt::format("{} ({} script deleted)", o.path, o.interpreter)
+                                   : fmt::format("{} ({} source changed after the process started)",
+                                                 o.path, o.interpreter));
+      else
+        open_objects.push_back(fmt::format("{} ({})", o.path, stale_kind_name(o.kind)));
       if (is_libc(o.path)) {
         old_libc = true;
         stale_libcs.insert(o.path);

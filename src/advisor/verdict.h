@@ -44,6 +44,7 @@ struct Facts {
   BootloaderFacts bootloader;
   std::vector<StaleProcess> processes;
   size_t scanned_processes = 0, scanned_mappings = 0, vanished = 0;
+  size_t interpreted = 0, source_files = 0;  // interpreter processes, their sources looked at
   double scan_ms = 0;
   std::vector<std::string> warnings;
 };

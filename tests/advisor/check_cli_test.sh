@@ -248,5 +248,39 @@ else
 fi
 exec 8>&-; wait; exec 8<>"$T/fifo"
 
+# 13. Interpreted programs: a Python program whose module is rewritten after it started, on
+# the host and in a mount namespace of its own (its folder exists only there).
+PY=""
+for p in /usr/bin/python3 /usr/local/bin/python3; do [ -x "$p" ] && { PY=$p; break; }; done
+if [ -z "$PY" ]; then
+  echo "skip: no python3 for the interpreted-program test"
+else
+  new_root interp
+  mkdir -p "$T/py" "$T/pyreal" "$T/pyview"
+  for d in "$T/py" "$T/pyreal"; do
+    printf 'import sys\nimport helper\nprint("ready", flush=True)\nsys.stdin.read()\n' >"$d/main.py"
+    printf 'VALUE = 1\n' >"$d/helper.py"
+  done
+  start_holder "$T/p1.out" "$PY" "$T/py/main.py"; P1=$HPID
+  unshare --mount sh -c 'mount --bind "$1" "$2" && cd "$2" && exec "$3" main.py' sh "$T/pyreal" "$T/pyview" "$PY" \
+    <"$T/fifo" >"$T/p2.out" 8>&- &
+  for _ in $(seq 100); do grep -q ready "$T/p2.out" 2>/dev/null && break; sleep 0.05; done
+  P2=$(cat /proc/$!/task/$!/children 2>/dev/null | tr -d ' '); [ -n "$P2" ] || P2=$!
+  sleep 0.05  # past the clock tick of their start
+  check --root "$R" --format batch
+  expect_rc 0 "python current" && pass "python programs whose sources are unchanged: nothing to restart"
+  printf 'VALUE = 2\n' >"$T/py/helper.py"
+  check --root "$R"
+  expect_rc 1 "python module" && \
+    expect_text "pid $P1 (python3, no unit) runs $T/py/helper.py (python source changed after the process started)" "python module" && \
+    pass "a rewritten python module: the process is named with the module"
+  cp "$T/pyreal/helper.py" "$T/pyreal/x.py" && mv "$T/pyreal/x.py" "$T/pyreal/helper.py"
+  check --root "$R" --format json
+  expect_rc 1 "python other view" && expect_text "\"path\": \"$T/pyview/helper.py\"" "python other view" && \
+    expect_text '"interpreter": "python"' "python other view" && \
+    pass "a module renamed over in the process's own mount namespace: reported with its own path"
+  exec 8>&-; wait; exec 8<>"$T/fifo"
+fi
+
 echo "check_cli_test: $failures failure(s)"
 [ "$failures" = 0 ]
