@@ -171,7 +171,12 @@ class Scanner {
       if (it != cache_.end()) return it->second;
     }
     FileId id = same ? stat_id(path) : stat_id(fmt::format("{}/{}/root{}", proc_, pid, path));
-    if (v.ok) cache_.emplace(std::move(key), id);
+    // "Missing" through /proc/PID/root may only mean that PID exited meanwhile: that is
+    // not an answer for the other processes of its view, so it is cached only while PID's
+    // root is still there.
+    bool cacheable = v.ok && (id.exists || same ||
+                              ::access(fmt::format("{}/{}/root/", proc_, pid).c_str(), F_OK) == 0);
+    if (cacheable) cache_.emplace(std::move(key), id);
     return id;
   }
 
