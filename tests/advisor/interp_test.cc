@@ -137,55 +137,13 @@ std::string find_program(std::initializer_list<const char*> candidates) {
 std::string python3() { return find_program({"/usr/bin/python3", "/usr/local/bin/python3"}); }
 std::string perl() { return find_program({"/usr/bin/perl", "/usr/local/bin/perl"}); }
 
-// A program started by the test in folder `cwd`; it prints "ready" once its code is loaded
-// and runs until its standard input closes.
-class Program {
+// A program started by the test in folder `cwd` (testing::Holder), looked at only past the
+// clock tick after its start: changes are seen only from then on (interp.h).
+class Program : public testing::Holder {
  public:
-  Program(const std::string& cwd, const std::vector<std::string>& argv) {
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(in[0], 0);
-      dup2(out[1], 1);
-      if (chdir(cwd.c_str()) != 0) _exit(126);
-      std::vector<char*> args;
-      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    stdin_ = in[1];
-    char buf[16] = {};
-    // Kept open until the end: Python may write "ready" and its newline apart, and a
-    // closed pipe would kill it with EPIPE.
-    stdout_ = out[0];
-    ssize_t n = read(out[0], buf, sizeof buf - 1);
-    if (n <= 0 || std::string(buf).rfind("ready", 0) != 0) {
-      stop();
-      throw std::runtime_error("program " + argv[0] + " did not start");
-    }
-    // Changes are seen only past the tick after the start (interp.h): wait beyond it.
+  Program(const std::string& cwd, const std::vector<std::string>& argv) : Holder(argv, cwd) {
     usleep(30'000);
   }
-  ~Program() { stop(); }
-  Program(const Program&) = delete;
-  Program& operator=(const Program&) = delete;
-  pid_t pid() const { return pid_; }
-  void stop() {
-    if (stdin_ >= 0) close(stdin_);
-    stdin_ = -1;
-    if (pid_ > 0) waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-    if (stdout_ >= 0) close(stdout_);
-    stdout_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int stdin_ = -1, stdout_ = -1;
 };
 
 constexpr const char* kPyMain =

@@ -226,7 +226,9 @@ TEST_P(ScanProcess, ZombieHasNoMemoryAndIsNotAnError) {
   }
   auto r = scan_process(z, opts());
   EXPECT_TRUE(r.ok()) << r.error().message;
-  if (r.ok()) EXPECT_FALSE(*r);
+  if (r.ok()) {
+    EXPECT_FALSE(*r);
+  }
   waitpid(z, nullptr, 0);
 }
 

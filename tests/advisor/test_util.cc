@@ -52,30 +52,38 @@ void replace_file(const std::string& path) {
   if (rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("rename " + tmp);
 }
 
-Holder::Holder(const std::string& program, const std::vector<std::string>& libs) {
+Holder::Holder(const std::vector<std::string>& argv, const std::string& cwd) {
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
   pid_ = fork();
   if (pid_ == 0) {
     dup2(in[0], 0);
     dup2(out[1], 1);
-    std::vector<char*> argv{const_cast<char*>(program.c_str())};
-    for (const auto& l : libs) argv.push_back(const_cast<char*>(l.c_str()));
-    argv.push_back(nullptr);
-    execv(program.c_str(), argv.data());
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
     _exit(127);
   }
   close(in[0]);
   close(out[1]);
   stdin_fd_ = in[1];
+  stdout_fd_ = out[0];
   char buf[16] = {};
-  ssize_t n = read(out[0], buf, sizeof buf - 1);
-  close(out[0]);
+  ssize_t n = read(stdout_fd_, buf, sizeof buf - 1);
   if (n <= 0 || std::string(buf).rfind("ready", 0) != 0) {
     stop();
-    throw std::runtime_error("holder " + program + " did not start");
+    throw std::runtime_error("program " + argv[0] + " did not start");
   }
 }
+
+Holder::Holder(const std::string& program, const std::vector<std::string>& libs)
+    : Holder([&] {
+        std::vector<std::string> argv{program};
+        argv.insert(argv.end(), libs.begin(), libs.end());
+        return argv;
+      }()) {}
 
 void Holder::stop() {
   if (stdin_fd_ >= 0) close(stdin_fd_);
@@ -85,6 +93,8 @@ void Holder::stop() {
     waitpid(pid_, &st, 0);
   }
   pid_ = -1;
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+  stdout_fd_ = -1;
 }
 
 Holder::~Holder() { stop(); }

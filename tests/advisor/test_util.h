@@ -28,9 +28,12 @@ void mkdirs(const std::string& path);
 void replace_file(const std::string& path);
 std::string read_all(const std::string& path);
 
-// A running advisor_holder (or a copy of it) that maps `libs`.
+// A process started by the test: it prints "ready" once its code is loaded and runs until
+// its standard input closes. argv[0] is the program's path; `cwd` its folder ("": ours).
 class Holder {
  public:
+  explicit Holder(const std::vector<std::string>& argv, const std::string& cwd = {});
+  // A running advisor_holder (or a copy of it) that maps `libs`.
   Holder(const std::string& program, const std::vector<std::string>& libs);
   ~Holder();
   Holder(const Holder&) = delete;
@@ -42,6 +45,9 @@ class Holder {
  private:
   pid_t pid_ = -1;
   int stdin_fd_ = -1;
+  // Kept open until the end: a program may write "ready" and its newline apart (Python
+  // does), and a closed pipe would kill it with EPIPE.
+  int stdout_fd_ = -1;
 };
 
 bool in_private_pid_namespace();

@@ -445,11 +445,11 @@ TEST_P(ApiTest, OversizedJsonBodiesAreAnsweredToAClientThatClosesItsConnection) 
   EXPECT_EQ(r->status, 413);
 }
 
-TEST_P(ApiTest, BundleUploadsMayBeChunked) {
-  std::string bytes = make_bundle(srv_->publisher(), {});
-  httplib::Client c("127.0.0.1", port());
-  auto r = c.Post(
-      "/v1/bundles", {{"Authorization", "Bearer " + srv_->admin_token()}},
+// Uploads `bytes` to /v1/bundles with chunked transfer encoding (no Content-Length).
+httplib::Result post_bundle_chunked(int port, const std::string& token, const std::string& bytes) {
+  httplib::Client c("127.0.0.1", port);
+  return c.Post(
+      "/v1/bundles", {{"Authorization", "Bearer " + token}},
       [&bytes](size_t offset, httplib::DataSink& sink) {
         if (offset < bytes.size())
           sink.write(bytes.data() + offset, std::min<size_t>(4096, bytes.size() - offset));
@@ -458,6 +458,11 @@ TEST_P(ApiTest, BundleUploadsMayBeChunked) {
         return true;
       },
       "application/octet-stream");
+}
+
+TEST_P(ApiTest, BundleUploadsMayBeChunked) {
+  std::string bytes = make_bundle(srv_->publisher(), {});
+  auto r = post_bundle_chunked(port(), srv_->admin_token(), bytes);
   ASSERT_TRUE(r) << r.error();
   EXPECT_EQ(r->status, 201) << r->body;
 }
@@ -582,17 +587,7 @@ TEST_P(ApiTest, UnauthorizedBodiesAreDrainedAndTheConnectionServesTheNextRequest
   EXPECT_EQ(status_of(conn.read_response()), 200);
   EXPECT_TRUE(srv_->server().storage().list_bundles()->empty());
   // httplib's client, streaming an upload with a bad token, gets the 401.
-  httplib::Client c("127.0.0.1", port());
-  auto up = c.Post(
-      "/v1/bundles", {{"Authorization", "Bearer " + generate_token("admin")}},
-      [&bytes](size_t offset, httplib::DataSink& sink) {
-        if (offset < bytes.size())
-          sink.write(bytes.data() + offset, std::min<size_t>(4096, bytes.size() - offset));
-        else
-          sink.done();
-        return true;
-      },
-      "application/octet-stream");
+  auto up = post_bundle_chunked(port(), generate_token("admin"), bytes);
   ASSERT_TRUE(up) << up.error();
   EXPECT_EQ(up->status, 401);
   EXPECT_TRUE(srv_->server().storage().list_bundles()->empty());
