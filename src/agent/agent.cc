@@ -248,6 +248,9 @@ class Agent {
   std::mutex apply_mu_;                        // serializes ptrace work (apply, revert, rescans)
   ulp::ElfCache cache_;                        // under apply_mu_
   std::map<std::string, ActivePatch> active_;  // under apply_mu_
+  // Whether active_ holds anything, readable without apply_mu_: with no user-space patch
+  // applied, new processes are not even looked at.
+  std::atomic<bool> any_active_{false};
   std::map<std::string, std::set<std::pair<pid_t, uint64_t>>> done_;  // per patch: handled
   std::map<std::pair<std::string, pid_t>, std::string> failures_;     // per patch and pid
 
@@ -382,6 +385,7 @@ void Agent::reconcile() {
       }
       std::lock_guard<std::mutex> g(apply_mu_);
       active_.insert_or_assign(row.id, std::move(*a));
+      any_active_ = true;
     }
   }
   // A switch this agent was killed in the middle of (between two 5-byte writes) is rolled
@@ -506,6 +510,9 @@ void Agent::apply_row(PatchRow& row, const bundle::Bundle& b) {
       row.reason = a.error().message;
     } else {
       std::lock_guard<std::mutex> g(apply_mu_);
+      // New processes are tracked from before the pass over the existing ones: one that
+      // starts during the apply is looked at once the patch is active.
+      any_active_ = true;
       auto pids = ulp::processes_mapping("", row.target_build_id, cache_, {});
       ulp::ApplyOptions opts;
       opts.version = row.version;
@@ -530,10 +537,12 @@ void Agent::apply_row(PatchRow& row, const bundle::Bundle& b) {
       if (!pids.empty() && ok == 0) {
         row.state = "apply-failed";
         row.reason = first_error;
+        any_active_ = !active_.empty();
       } else {
         row.state = "applied";
         row.reason = first_error.empty() ? "" : "some processes failed: " + first_error;
         active_.insert_or_assign(row.id, std::move(*a));
+        any_active_ = true;
       }
     }
   }
@@ -895,7 +904,7 @@ void Agent::watch_processes() {
             auto* ev = reinterpret_cast<proc_event*>(c->data);
             // A fork shares its parent's code (patched or not a target): only an exec
             // brings a new image.
-            if (ev->what == proc_event::PROC_EVENT_EXEC)
+            if (ev->what == proc_event::PROC_EVENT_EXEC && any_active_)
               young.try_emplace(ev->event_data.exec.process_tgid, Young{t, 0});
           }
         }
@@ -913,7 +922,8 @@ void Agent::watch_processes() {
         std::set<pid_t> listing;
         for (pid_t pid : proc::list_processes()) {
           listing.insert(pid);
-          if (!known.count(pid) && !full) young.try_emplace(pid, Young{now - kLooks[0], 0});
+          if (!known.count(pid) && !full && any_active_)
+            young.try_emplace(pid, Young{now - kLooks[0], 0});
         }
         known = std::move(listing);
       }
@@ -1171,6 +1181,7 @@ int Agent::run(bool once) {
         // revert_all takes apply_mu_ via the engine calls it makes; keep rescans out.
         std::lock_guard<std::mutex> ga(apply_mu_);
         active_.clear();
+        any_active_ = false;
         done_.clear();
         failures_.clear();
       }
