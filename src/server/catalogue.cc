@@ -151,6 +151,25 @@ std::vector<BundleRecord> applicable_bundles(const std::vector<BundleRecord>& ti
   return out;
 }
 
+BundleRecord bundle_record(const bundle::Bundle& b, std::string_view bytes, int64_t uploaded_unix) {
+  const bundle::Manifest& m = b.manifest;
+  BundleRecord r;
+  r.id = m.id;
+  r.version = m.version;
+  r.sha256 = bundle::sha256_hex(bytes);
+  r.kind = m.kind;
+  r.target_name = m.target_name;
+  r.target_build_id = m.target_build_id;
+  r.kernel_release = m.kernel_release;
+  r.description = m.description;
+  r.manifest_json = bundle::manifest_to_json(m).dump();
+  r.signer = b.signer_fingerprint;
+  r.size = static_cast<int64_t>(bytes.size());
+  r.published_unix = m.published_unix;
+  r.uploaded_unix = uploaded_unix;
+  return r;
+}
+
 json bundle_offer_json(const BundleRecord& b) {
   json manifest = json::parse(b.manifest_json, nullptr, false);
   if (manifest.is_discarded()) manifest = json::object();

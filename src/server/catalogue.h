@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bundle/bundle.h"
 #include "core/result.h"
 #include "server/storage.h"
 
@@ -52,6 +53,10 @@ std::string identity_sha(const MachineIdentity& m);
 // cumulative: version N replaces every earlier one). Sorted by id.
 std::vector<BundleRecord> applicable_bundles(const std::vector<BundleRecord>& tier_bundles,
                                              const MachineIdentity& m);
+
+// The catalogue record of the bundle file `bytes`, parsed (and verified) as `b`, accepted
+// by this server at `uploaded_unix`.
+BundleRecord bundle_record(const bundle::Bundle& b, std::string_view bytes, int64_t uploaded_unix);
 
 // One bundle as a machine sees it at check-in (id, version, kind, target, sha256, url,
 // size, manifest).

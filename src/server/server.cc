@@ -747,21 +747,7 @@ Result<int> Server::bind() {
                                 b.error()
                                     .wrap(fmt::format("publish: verify against {}", opts.trust_dir))
                                     .message);
-            const bundle::Manifest& m = b->manifest;
-            BundleRecord r;
-            r.id = m.id;
-            r.version = m.version;
-            r.sha256 = bundle::sha256_hex(body);
-            r.kind = m.kind;
-            r.target_name = m.target_name;
-            r.target_build_id = m.target_build_id;
-            r.kernel_release = m.kernel_release;
-            r.description = m.description;
-            r.manifest_json = bundle::manifest_to_json(m).dump();
-            r.signer = b->signer_fingerprint;
-            r.size = static_cast<int64_t>(body.size());
-            r.published_unix = m.published_unix;
-            r.uploaded_unix = unix_now();
+            BundleRecord r = bundle_record(*b, body, unix_now());
             // Stored and promoted in one transaction: a crash leaves both or neither.
             Result<PublishOutcome> out = store.publish(r, body, tier);
             if (!out.ok()) {
@@ -947,20 +933,7 @@ Result<int> Server::sync_upstream_once() {
             opts_.upstream_url, id, version);
       // Trust is ours, not the upstream's: the bundle must verify against our trust store.
       bundle::Bundle vb = NINES_TRY(bundle::open_verified(r.body, opts_.trust_dir));
-      const bundle::Manifest& m = vb.manifest;
-      BundleRecord rec{m.id,
-                       m.version,
-                       sha,
-                       m.kind,
-                       m.target_name,
-                       m.target_build_id,
-                       m.kernel_release,
-                       m.description,
-                       bundle::manifest_to_json(m).dump(),
-                       vb.signer_fingerprint,
-                       static_cast<int64_t>(r.body.size()),
-                       m.published_unix,
-                       unix_now()};
+      BundleRecord rec = bundle_record(vb, r.body, unix_now());
       if (NINES_TRY(store_->publish(rec, r.body)) == PublishOutcome::kStored) ++added;
     }
     if (b.contains("tiers") && b["tiers"].is_array())

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "core/clock.h"
+#include "server/catalogue.h"
 #include "core/fd.h"
 #include "core/strings.h"
 #include "core/subprocess.h"
@@ -192,20 +193,8 @@ std::string make_bundle(const Publisher& pub, const BundleSpec& spec) {
 BundleRecord record_of(const std::string& bytes) {
   Result<bundle::Bundle> b = bundle::parse_bundle(bytes);
   EXPECT_TRUE(b.ok()) << (b.ok() ? "" : b.error().message);
-  const bundle::Manifest& m = b->manifest;
-  return BundleRecord{m.id,
-                      m.version,
-                      bundle::sha256_hex(bytes),
-                      m.kind,
-                      m.target_name,
-                      m.target_build_id,
-                      m.kernel_release,
-                      m.description,
-                      bundle::manifest_to_json(m).dump(),
-                      b->signer_fingerprint,
-                      static_cast<int64_t>(bytes.size()),
-                      m.published_unix,
-                      unix_now()};
+  if (!b.ok()) return {};
+  return bundle_record(*b, bytes, unix_now());
 }
 
 std::unique_ptr<Storage> open_test_store(const std::string& backend, const std::string& dir) {
