@@ -27,32 +27,6 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-// Reads a /proc file into `buf` (reused across processes to avoid reallocations).
-// Returns 0 or the errno of the failure.
-int read_proc_file(const char* path, std::string& buf) {
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  buf.clear();
-  size_t used = 0;
-  for (;;) {
-    if (buf.size() - used < 16384) buf.resize(used + 65536);
-    ssize_t n = ::read(fd, buf.data() + used, buf.size() - used);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return err;
-    }
-    if (n == 0) break;
-    used += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  buf.resize(used);
-  return 0;
-}
-
-bool gone(int err) { return err == ENOENT || err == ESRCH; }
-
 // Reads an open /proc file from its start into `buf`. Returns 0 or the errno.
 int read_fd(int fd, std::string& buf) {
   buf.clear();
@@ -70,6 +44,18 @@ int read_fd(int fd, std::string& buf) {
   buf.resize(used);
   return 0;
 }
+
+// Reads a /proc file into `buf` (reused across processes to avoid reallocations).
+// Returns 0 or the errno of the failure.
+int read_proc_file(const char* path, std::string& buf) {
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int err = read_fd(fd, buf);
+  ::close(fd);
+  return err;
+}
+
+bool gone(int err) { return err == ENOENT || err == ESRCH; }
 
 // struct procmap_query and PROCMAP_QUERY of <linux/fs.h> (Linux 6.11, uapi, stable);
 // Debian 12's headers (6.1) predate it.
