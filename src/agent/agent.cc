@@ -50,19 +50,27 @@ namespace {
 std::atomic<bool> g_stop{false};
 void on_signal(int) { g_stop = true; }
 
+// The address of the Unix socket at `path`; fails ("WHAT PATH: path too long") when the
+// path does not fit.
+Result<sockaddr_un> unix_address(const std::string& path, std::string_view what) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof a.sun_path) return make_error("{} {}: path too long", what, path);
+  std::memcpy(a.sun_path, path.data(), path.size());
+  return a;
+}
+
 // sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET.
 void sd_notify(const std::string& msg) {
   const char* path = std::getenv("NOTIFY_SOCKET");
   if (!path || !*path) return;
   Fd s(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!s.valid()) return;
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
   std::string p = path;
-  if (p.size() >= sizeof a.sun_path) return;
-  std::memcpy(a.sun_path, p.data(), p.size());
-  if (p[0] == '@') a.sun_path[0] = 0;  // abstract socket
-  ::sendto(s.get(), msg.data(), msg.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&a),
+  auto a = unix_address(p, "NOTIFY_SOCKET");
+  if (!a) return;
+  if (p[0] == '@') a->sun_path[0] = 0;  // abstract socket
+  ::sendto(s.get(), msg.data(), msg.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&*a),
            static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + p.size()));
 }
 
@@ -805,6 +813,21 @@ pid_t last_pid() {
   return static_cast<pid_t>(parse_i64(t.substr(t.rfind(' ') + 1)).value_or(0));
 }
 
+// Reads every proc connector message waiting on `nl` (non-blocking) and calls `on` with
+// each event; stops early, returning true, once `on` returns true.
+template <class F>
+bool drain_proc_events(const Fd& nl, std::vector<char>& buf, F on) {
+  ssize_t n;
+  while ((n = ::recv(nl.get(), buf.data(), buf.size(), 0)) > 0)
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, static_cast<size_t>(n));
+         h = NLMSG_NEXT(h, n)) {
+      auto* c = reinterpret_cast<cn_msg*>(NLMSG_DATA(h));
+      if (c->len < sizeof(proc_event)) continue;
+      if (on(*reinterpret_cast<const proc_event*>(c->data))) return true;
+    }
+  return false;
+}
+
 // Subscribes to the proc connector's events; an invalid Fd where they do not arrive.
 Fd proc_connector() {
   // In a child PID namespace the kernel ignores the subscription (cn_proc_mcast_ctl).
@@ -841,17 +864,11 @@ Fd proc_connector() {
   for (int64_t left; (left = (deadline - monotonic_ns()) / 1'000'000) > 0;) {
     pollfd p{nl.get(), POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
-    ssize_t n;
-    while ((n = ::recv(nl.get(), buf.data(), buf.size(), 0)) > 0)
-      for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data());
-           NLMSG_OK(h, static_cast<size_t>(n)); h = NLMSG_NEXT(h, n)) {
-        auto* c = reinterpret_cast<cn_msg*>(NLMSG_DATA(h));
-        if (c->len < sizeof(proc_event)) continue;
-        auto* ev = reinterpret_cast<proc_event*>(c->data);
-        if ((ev->what == proc_event::PROC_EVENT_FORK && ev->event_data.fork.child_tgid == child) ||
-            (ev->what == proc_event::PROC_EVENT_EXIT && ev->event_data.exit.process_tgid == child))
-          return nl;
-      }
+    bool named = drain_proc_events(nl, buf, [child](const proc_event& ev) {
+      return (ev.what == proc_event::PROC_EVENT_FORK && ev.event_data.fork.child_tgid == child) ||
+             (ev.what == proc_event::PROC_EVENT_EXIT && ev.event_data.exit.process_tgid == child);
+    });
+    if (named) return nl;
   }
   return {};
 }
@@ -894,20 +911,14 @@ void Agent::watch_processes() {
     if (nl.valid()) {
       pollfd p{nl.get(), POLLIN, 0};
       if (::poll(&p, 1, timeout) > 0) {
-        ssize_t n;
         int64_t t = monotonic_ns();
-        while ((n = ::recv(nl.get(), buf.data(), buf.size(), 0)) > 0) {
-          for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data());
-               NLMSG_OK(h, static_cast<size_t>(n)); h = NLMSG_NEXT(h, n)) {
-            auto* c = reinterpret_cast<cn_msg*>(NLMSG_DATA(h));
-            if (c->len < sizeof(proc_event)) continue;
-            auto* ev = reinterpret_cast<proc_event*>(c->data);
-            // A fork shares its parent's code (patched or not a target): only an exec
-            // brings a new image.
-            if (ev->what == proc_event::PROC_EVENT_EXEC && any_active_)
-              young.try_emplace(ev->event_data.exec.process_tgid, Young{t, 0});
-          }
-        }
+        drain_proc_events(nl, buf, [&](const proc_event& ev) {
+          // A fork shares its parent's code (patched or not a target): only an exec
+          // brings a new image.
+          if (ev.what == proc_event::PROC_EVENT_EXEC && any_active_)
+            young.try_emplace(ev.event_data.exec.process_tgid, Young{t, 0});
+          return false;
+        });
       }
     } else if (timeout > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(timeout));
@@ -1070,11 +1081,7 @@ Result<Fd> Agent::open_socket() {
   mkdirs(paths_.socket_path.substr(0, paths_.socket_path.rfind('/')), 0755);
   ::unlink(paths_.socket_path.c_str());
   Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  if (paths_.socket_path.size() >= sizeof a.sun_path)
-    return make_error("agent socket {}: path too long", paths_.socket_path);
-  std::memcpy(a.sun_path, paths_.socket_path.c_str(), paths_.socket_path.size());
+  sockaddr_un a = NINES_TRY(unix_address(paths_.socket_path, "agent socket"));
   mode_t old = ::umask(0077);  // root-only from the first moment
   int rc = ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
   ::umask(old);
@@ -1235,11 +1242,7 @@ int run_agent(const AgentOptions& opts) {
 
 Result<json> request(const Paths& paths, const std::string& line, double timeout_s) {
   Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  if (paths.socket_path.size() >= sizeof a.sun_path)
-    return make_error("agent socket {}: path too long", paths.socket_path);
-  std::memcpy(a.sun_path, paths.socket_path.c_str(), paths.socket_path.size());
+  sockaddr_un a = NINES_TRY(unix_address(paths.socket_path, "agent socket"));
   if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
     return errno_error("agent socket " + paths.socket_path + ": connect");
   timeval tv{static_cast<time_t>(timeout_s), 0};
