@@ -47,30 +47,21 @@ const std::vector<std::string>& policy_keys() {
   return keys;
 }
 
+namespace {
+// The units of a duration, largest first (format_duration picks the largest that divides).
+constexpr std::pair<char, int64_t> kDurationUnits[] = {{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
+}  // namespace
+
 Result<int64_t> parse_duration(const std::string& text) {
   std::string_view s = trim(text);
   if (s.empty()) return make_error("duration '{}': empty", text);
   int64_t mult = 1;
-  switch (s.back()) {
-    case 's':
-      mult = 1;
+  for (const auto& [unit, seconds] : kDurationUnits)
+    if (s.back() == unit) {
+      mult = seconds;
       s.remove_suffix(1);
       break;
-    case 'm':
-      mult = 60;
-      s.remove_suffix(1);
-      break;
-    case 'h':
-      mult = 3600;
-      s.remove_suffix(1);
-      break;
-    case 'd':
-      mult = 86400;
-      s.remove_suffix(1);
-      break;
-    default:
-      break;
-  }
+    }
   auto n = parse_u64(s);
   if (!n || *n > (uint64_t{1} << 40))
     return make_error("duration '{}': expected a number with an optional unit s, m, h or d", text);
@@ -78,10 +69,9 @@ Result<int64_t> parse_duration(const std::string& text) {
 }
 
 std::string format_duration(int64_t s) {
-  if (s != 0 && s % 86400 == 0) return std::to_string(s / 86400) + "d";
-  if (s != 0 && s % 3600 == 0) return std::to_string(s / 3600) + "h";
-  if (s != 0 && s % 60 == 0) return std::to_string(s / 60) + "m";
-  return std::to_string(s) + "s";
+  for (const auto& [unit, seconds] : kDurationUnits)
+    if (s != 0 && s % seconds == 0) return std::to_string(s / seconds) + unit;
+  return "0s";
 }
 
 Status set_policy_key(Policy& p, const std::string& key, const std::string& value) {
