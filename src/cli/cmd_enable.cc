@@ -10,6 +10,7 @@
 #include "agent/state.h"
 #include "cli/commands.h"
 #include "core/fd.h"
+#include "core/strings.h"
 #include "server/client.h"
 
 namespace nines::cli {
@@ -59,7 +60,14 @@ Runner setup_enable(CLI::App& app) {
       std::fprintf(stderr, "nines enable: %s\n", api.error().message.c_str());
       return 2;
     }
-    auto r = api->post_json("/v1/enroll", {{"machine_id", mid}, {"name", name}});
+    nlohmann::json enroll = {{"machine_id", mid}, {"name", name}};
+    // The server enrolls an existing machine id again only with that machine's current
+    // token (docs/SERVER-API.md): the one kept from the last enable, when there is one.
+    if (auto kept = read_file(paths.token_file(), 4096); kept.ok()) {
+      std::string current(trim(*kept));
+      if (!current.empty()) enroll["current_token"] = current;
+    }
+    auto r = api->post_json("/v1/enroll", enroll);
     if (!r) {
       std::fprintf(stderr, "nines enable: enroll machine %s at %s: %s\n", mid.c_str(),
                    policy->remote_server.c_str(), r.error().message.c_str());

@@ -242,6 +242,26 @@ Result<std::string> parse_advisor(const json& advisor) {
   return text;
 }
 
+Result<std::string> parse_catalogue_state(const json& catalogue) {
+  constexpr std::string_view where = "report: catalogue";
+  if (!catalogue.is_object()) return make_error("{}: not an object", where);
+  std::string state = NINES_TRY(opt_string(catalogue, "state", where));
+  if (state != "fresh" && state != "stale")
+    return make_error("{}: state: '{}' is not one of fresh, stale", where, state.substr(0, 64));
+  json out = {{"state", state}};
+  std::string since = NINES_TRY(opt_string(catalogue, "since", where));
+  if (!since.empty()) {
+    if (!parse_rfc3339(since))
+      return make_error("{}: since: '{}' is not RFC 3339", where, since.substr(0, 64));
+    out["since"] = since;
+  }
+  std::string reason = NINES_TRY(opt_string(catalogue, "reason", where));
+  if (Status s = check_text_field("reason", reason, kMaxReasonBytes); !s.ok())
+    return s.error().wrap(where);
+  if (!reason.empty()) out["reason"] = reason;
+  return out.dump();
+}
+
 std::string machine_state(const MachineRecord& m, const std::vector<BundleRecord>& offered,
                           const std::map<std::string, ReportRecord>& patch_states) {
   (void)m;
@@ -270,6 +290,12 @@ std::string machine_state(const MachineRecord& m, const std::vector<BundleRecord
 }
 
 namespace {
+
+json catalogue_of(const MachineRecord& m) {
+  if (m.catalogue_json.empty()) return nullptr;
+  json c = json::parse(m.catalogue_json, nullptr, false);
+  return c.is_object() ? c : json(nullptr);
+}
 
 json advisor_of(const MachineRecord& m) {
   json a = json::parse(m.advisor_json.empty() ? "{}" : m.advisor_json, nullptr, false);
@@ -334,6 +360,7 @@ json fleet_summary(const FleetInput& in) {
     if (r.state == "applied") applied_history[r.machine_id + "|" + r.bundle_id].push_back(&r);
 
   json by_state = {{"up-to-date", 0}, {"pending", 0}, {"deferred", 0}, {"failed", 0}};
+  int catalogue_stale = 0;  // machines whose last report says their catalogue is stale
   json machine_list = json::array();
   json reboot = json::array();
   std::map<std::string, std::vector<int64_t>> windows;    // cve -> closed exposure windows
@@ -357,6 +384,8 @@ json fleet_summary(const FleetInput& in) {
     std::string state = machine_state(m, offered, ms);
     by_state[state] = by_state[state].get<int>() + 1;
     json adv = advisor_of(m);
+    json catalogue = catalogue_of(m);
+    if (catalogue.is_object() && catalogue.value("state", "") == "stale") ++catalogue_stale;
     std::string verdict = adv.value("verdict", "");
     bool needs_reboot = verdict == "reboot";
     if (needs_reboot)
@@ -402,7 +431,8 @@ json fleet_summary(const FleetInput& in) {
                             {"offered", offered.size()},
                             {"applied", applied},
                             {"needs_reboot", needs_reboot},
-                            {"advisor", adv}});
+                            {"advisor", adv},
+                            {"catalogue", catalogue}});
   }
 
   json cve_list = json::array();
@@ -463,7 +493,10 @@ json fleet_summary(const FleetInput& in) {
   return json{
       {"now_unix", in.now_unix},
       {"machines",
-       {{"total", in.machines.size()}, {"by_state", by_state}, {"needing_reboot", reboot.size()}}},
+       {{"total", in.machines.size()},
+        {"by_state", by_state},
+        {"needing_reboot", reboot.size()},
+        {"catalogue_stale", catalogue_stale}}},
       {"machine_list", machine_list},
       {"cves_published", cves.size()},
       {"cves_applied", cves_applied_somewhere.size()},

@@ -69,6 +69,11 @@ Result<ReportRecord> parse_report_line(const nlohmann::json& line, size_t index,
 // kept as compact JSON. Errors name the field.
 Result<std::string> parse_advisor(const nlohmann::json& advisor);
 
+// A report's optional catalogue freshness state (docs/SECURITY.md):
+// {"state": "fresh"|"stale", "since": RFC 3339 (optional), "reason": text (optional, at most
+// kMaxReasonBytes)}; kept as compact JSON with only those members. Errors name the field.
+Result<std::string> parse_catalogue_state(const nlohmann::json& catalogue);
+
 // Everything the dashboard shows, computed from the store in one pass.
 struct FleetInput {
   std::vector<MachineRecord> machines;
@@ -78,7 +83,8 @@ struct FleetInput {
   std::vector<ReportRecord> history;  // full history (first "applied" time per machine)
   int64_t now_unix = 0;
 };
-// {"machines":{"total":N,"by_state":{...},"needing_reboot":N}, "machine_list":[...],
+// {"machines":{"total":N,"by_state":{...},"needing_reboot":N,"catalogue_stale":N},
+//  "machine_list":[... "catalogue": {"state","since","reason"} or null ...],
 //  "cves":[{id,severity,published_unix,bundles,machines_affected,machines_applied,
 //           exposure_median_s,exposure_max_s,open_exposure_max_s}],
 //  "cves_published":N, "cves_applied_everywhere":N, "reboot":[{machine_id,reasons}],

@@ -99,7 +99,8 @@ const std::string& dashboard_html() {
   <section>
     <h2>Machines</h2>
     <table id="machines"><thead><tr><th>machine</th><th>tier</th><th>state</th>
-      <th class="num">applied</th><th>kernel</th><th>last seen</th><th>reboot</th></tr></thead>
+      <th class="num">applied</th><th>kernel</th><th>last seen</th><th>reboot</th>
+      <th>catalogue</th></tr></thead>
       <tbody></tbody></table>
   </section>
 </main>
@@ -127,6 +128,12 @@ function bar(r) { const b = document.createElement("div"); b.className = "bar";
     b.appendChild(s); }
   return b; }
 
+// What the machine last reported of its catalogue's freshness (docs/SECURITY.md).
+function catalogue(c) {
+  if (!c) return "-";
+  if (c.state !== "stale") return "fresh";
+  return "stale since " + (c.since || "?") + (c.reason ? " (" + c.reason + ")" : ""); }
+
 function render(f) {
   $("machines-total").textContent = f.machines.total;
   for (const s of ["up-to-date", "pending", "deferred", "failed"])
@@ -148,8 +155,8 @@ function render(f) {
     td((m.reasons || []).join("; "))], {"data-machine": m.machine_id})), 2);
   fill("machines", f.machine_list.map((m) => row([td(m.machine_id), td(m.tier),
     td(pill(m.state, m.state)), td(m.applied + "/" + m.offered, "num"), td(m.kernel_release),
-    td(when(m.last_seen_unix)), td(m.needs_reboot ? "yes" : "-")],
-    {"data-machine": m.machine_id, "data-state": m.state})), 7);
+    td(when(m.last_seen_unix)), td(m.needs_reboot ? "yes" : "-"), td(catalogue(m.catalogue))],
+    {"data-machine": m.machine_id, "data-state": m.state})), 8);
   $("updated").textContent = "as of " + when(f.now_unix);
 }
 

@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS reports(
   version BIGINT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,
   reported_unix BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS reports_machine ON reports(machine_id, seq);
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS expires_unix BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE machines ADD COLUMN IF NOT EXISTS catalogue_json TEXT NOT NULL DEFAULT '';
 )sql";
 
 // The advisory lock key that serializes schema creation and the first admin token.
@@ -141,7 +143,7 @@ BundleRecord bundle_from(PGresult* r, int i) {
 
 constexpr const char* kMachineCols =
     "machine_id, tier, name, arch, kernel_release, kernel_build_id, build_ids_json, "
-    "advisor_json, first_seen_unix, last_seen_unix, identity_sha";
+    "advisor_json, first_seen_unix, last_seen_unix, identity_sha, catalogue_json";
 
 MachineRecord machine_from(PGresult* r, int i) {
   MachineRecord m;
@@ -156,7 +158,24 @@ MachineRecord machine_from(PGresult* r, int i) {
   m.first_seen_unix = as_i64(r, i, 8);
   m.last_seen_unix = as_i64(r, i, 9);
   m.identity_sha = as_text(r, i, 10);
+  m.catalogue_json = as_text(r, i, 11);
   return m;
+}
+
+Result<TokenRecord> token_from(PGresult* r, int i) {
+  TokenRecord t;
+  t.hash_hex = as_text(r, i, 0);
+  std::optional<TokenKind> kind = parse_token_kind(as_text(r, i, 1));
+  if (!kind)
+    return make_error("token {}: unknown kind '{}' in the database", t.hash_hex.substr(0, 16),
+                      as_text(r, i, 1));
+  t.kind = *kind;
+  t.tier = as_text(r, i, 2);
+  t.name = as_text(r, i, 3);
+  t.machine_id = as_text(r, i, 4);
+  t.created_unix = as_i64(r, i, 5);
+  t.expires_unix = as_i64(r, i, 6);
+  return t;
 }
 
 ReportRecord report_from(PGresult* r, int i) {
@@ -209,14 +228,28 @@ class PgStorage final : public Storage {
   Result<std::optional<TokenRecord>> find_token(const std::string& hash_hex) override {
     auto c = NINES_TRY(acquire());
     PgResult r = NINES_TRY(c->exec("find token",
-                                   "SELECT hash, kind, tier, name, machine_id, created_unix "
-                                   "FROM tokens WHERE hash = $1",
+                                   "SELECT hash, kind, tier, name, machine_id, created_unix, "
+                                   "expires_unix FROM tokens WHERE hash = $1",
                                    {P(hash_hex)}));
     if (PQntuples(r.get()) == 0) return std::optional<TokenRecord>();
-    PGresult* p = r.get();
-    TokenRecord t{as_text(p, 0, 0), as_text(p, 0, 1), as_text(p, 0, 2),
-                  as_text(p, 0, 3), as_text(p, 0, 4), as_i64(p, 0, 5)};
-    return std::optional<TokenRecord>(std::move(t));
+    return std::optional<TokenRecord>(NINES_TRY(token_from(r.get(), 0)));
+  }
+
+  Result<std::vector<TokenRecord>> list_tokens() override {
+    auto c = NINES_TRY(acquire());
+    PgResult r = NINES_TRY(c->exec("list tokens",
+                                   "SELECT hash, kind, tier, name, machine_id, created_unix, "
+                                   "expires_unix FROM tokens ORDER BY created_unix, hash"));
+    std::vector<TokenRecord> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(NINES_TRY(token_from(r.get(), i)));
+    return out;
+  }
+
+  Result<bool> delete_token(const std::string& hash_hex) override {
+    auto c = NINES_TRY(acquire());
+    PgResult r = NINES_TRY(c->exec("delete token", "DELETE FROM tokens WHERE hash = $1 RETURNING hash",
+                                   {P(hash_hex)}));
+    return PQntuples(r.get()) > 0;
   }
 
   Status delete_machine_tokens(const std::string& machine_id) override {
@@ -339,7 +372,9 @@ class PgStorage final : public Storage {
     auto c = NINES_TRY(acquire());
     return c->run(
         "store machine",
-        "INSERT INTO machines VALUES($1,$2,$3,$4,$5,$6,$7,'{}',$8,$9,$10) "
+        "INSERT INTO machines(machine_id, tier, name, arch, kernel_release, kernel_build_id, "
+        "build_ids_json, advisor_json, first_seen_unix, last_seen_unix, identity_sha) "
+        "VALUES($1,$2,$3,$4,$5,$6,$7,'{}',$8,$9,$10) "
         "ON CONFLICT(machine_id) DO UPDATE SET tier=excluded.tier, name=excluded.name, "
         "arch=excluded.arch, kernel_release=excluded.kernel_release, "
         "kernel_build_id=excluded.kernel_build_id, build_ids_json=excluded.build_ids_json, "
@@ -378,7 +413,8 @@ class PgStorage final : public Storage {
   }
 
   Status add_reports(const std::string& machine_id, const std::vector<ReportRecord>& lines,
-                     const std::string& advisor_json) override {
+                     const std::string& advisor_json,
+                     const std::string& catalogue_json) override {
     auto c = NINES_TRY(acquire());
     Tx tx(c.get());
     NINES_CHECK(tx.begin());
@@ -403,6 +439,10 @@ class PgStorage final : public Storage {
       NINES_CHECK(c->run("store advisor verdict",
                          "UPDATE machines SET advisor_json = $1 WHERE machine_id = $2",
                          {P(advisor_json), P(machine_id)}));
+    if (!catalogue_json.empty())
+      NINES_CHECK(c->run("store catalogue state",
+                         "UPDATE machines SET catalogue_json = $1 WHERE machine_id = $2",
+                         {P(catalogue_json), P(machine_id)}));
     NINES_CHECK(tx.commit());
     return {};
   }
@@ -506,8 +546,11 @@ class PgStorage final : public Storage {
 
   Status insert_token(Conn& c, const TokenRecord& t) {
     return c.run(
-        "store token", "INSERT INTO tokens VALUES($1,$2,$3,$4,$5,$6)",
-        {P(t.hash_hex), P(t.kind), P(t.tier), P(t.name), P(t.machine_id), P(t.created_unix)});
+        "store token",
+        "INSERT INTO tokens(hash, kind, tier, name, machine_id, created_unix, expires_unix) "
+        "VALUES($1,$2,$3,$4,$5,$6,$7)",
+        {P(t.hash_hex), P(std::string(to_string(t.kind))), P(t.tier), P(t.name), P(t.machine_id),
+         P(t.created_unix), P(t.expires_unix)});
   }
 
   // Inside a transaction: adds the promotion, bumps the generation when it is new.

@@ -18,6 +18,8 @@
 #include "server/catalogue.h"
 #include "server/client.h"
 #include "server/dashboard.h"
+#include "server/freshness.h"
+#include "server/json_body.h"
 #include "server/tokens.h"
 
 namespace nines::server {
@@ -166,12 +168,12 @@ bool read_body(const httplib::Request& req, httplib::Response& res,
 // Parses a JSON body; on failure answers 400 and returns nullopt.
 std::optional<json> body_json(const std::string& body, httplib::Response& res,
                               std::string_view what) {
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    send_error(res, 400, fmt::format("{}: body is not a JSON object", what));
+  Result<json> j = parse_json_object(body, what);
+  if (!j.ok()) {
+    send_error(res, 400, j.error().message);
     return std::nullopt;
   }
-  return j;
+  return std::move(*j);
 }
 
 // String members of an untrusted JSON object: "" when absent; an error naming the member
@@ -190,6 +192,21 @@ Result<std::vector<std::string>> str_members(const json& o, std::string_view wha
     }
   }
   return out;
+}
+
+// Whether the enroll request `body` of `caller` may enroll the existing `machine_id` again:
+// it carries that machine's current token ("current_token"), or the caller is an admin
+// who set "replace": true. An error for members of the wrong type.
+Result<bool> may_reenroll(Storage& store, const json& body, const std::string& machine_id,
+                          const TokenRecord& caller) {
+  if (auto r = body.find("replace"); r != body.end() && !r->is_null()) {
+    if (!r->is_boolean()) return make_error("enroll: replace: not a boolean");
+    if (r->get<bool>() && caller.kind == TokenKind::kAdmin) return true;
+  }
+  std::string current = NINES_TRY(str_members(body, "enroll", {"current_token"}))[0];
+  if (current.empty() || !token_well_formed(current)) return false;
+  std::optional<TokenRecord> t = NINES_TRY(store.find_token(hash_token(current)));
+  return t && t->kind == TokenKind::kMachine && constant_time_equal(t->machine_id, machine_id);
 }
 
 Result<std::pair<std::string, int>> parse_listen(const std::string& listen) {
@@ -214,13 +231,28 @@ json bundle_json(const BundleRecord& b, const std::vector<std::string>& tiers) {
 
 }  // namespace
 
+// The bundles of one tier as of one catalogue generation.
+struct TierSnapshot {
+  int64_t generation = 0;
+  std::shared_ptr<const std::vector<BundleRecord>> bundles;
+};
+
 // State shared by the handlers beyond what the header shows.
 struct Server::Impl {
   // Catalogue cache: the bundles of each tier, valid while the store's generation holds.
   std::mutex cache_mu;
   int64_t generation = -1;
   int64_t generation_checked_ms = 0;
-  std::map<std::string, std::shared_ptr<const std::vector<BundleRecord>>> tiers;
+  std::map<std::string, TierSnapshot> tiers;
+
+  // The signed freshness document of each tier, for the snapshot it was made from.
+  std::mutex freshness_mu;
+  struct SignedFreshness {
+    std::shared_ptr<const std::vector<BundleRecord>> snapshot;
+    int64_t issued_unix = 0;
+    json member;
+  };
+  std::map<std::string, SignedFreshness> freshness;
 
   std::mutex upstream_mu;
   std::condition_variable upstream_cv;
@@ -239,9 +271,21 @@ Server::~Server() {
   if (upstream_thread_.joinable()) upstream_thread_.join();
 }
 
+Result<bool> Server::load_timestamp_key() {
+  bool fallback = opts_.timestamp_key.empty();
+  std::string path = fallback ? opts_.data_dir + "/timestamp.key" : opts_.timestamp_key;
+  bool created = false;
+  timestamp_key_ = NINES_TRY(server::load_timestamp_key(path, fallback, &created));
+  return created;
+}
+
+std::string Server::timestamp_key_path() const {
+  return opts_.timestamp_key.empty() ? opts_.data_dir + "/timestamp.key" : opts_.timestamp_key;
+}
+
 Result<std::string> Server::ensure_admin_token() {
-  std::string token = generate_token("admin");
-  TokenRecord t{hash_token(token), "admin", "", "initial admin", "", unix_now()};
+  std::string token = generate_token(TokenKind::kAdmin);
+  TokenRecord t{hash_token(token), TokenKind::kAdmin, "", "initial admin", "", unix_now()};
   if (!NINES_TRY(store_->put_first_admin_token(t))) return std::string();
   return token;
 }
@@ -249,9 +293,7 @@ Result<std::string> Server::ensure_admin_token() {
 namespace {
 
 // The bundles of `tier` from the cache, refreshed when the catalogue generation moved.
-Result<std::shared_ptr<const std::vector<BundleRecord>>> tier_bundles(Server::Impl& impl,
-                                                                      Storage& store,
-                                                                      const std::string& tier) {
+Result<TierSnapshot> tier_bundles(Server::Impl& impl, Storage& store, const std::string& tier) {
   int64_t now_ms = monotonic_ns() / 1000000;
   {
     std::lock_guard lock(impl.cache_mu);
@@ -271,11 +313,28 @@ Result<std::shared_ptr<const std::vector<BundleRecord>>> tier_bundles(Server::Im
     auto it = impl.tiers.find(tier);
     if (it != impl.tiers.end()) return it->second;
   }
-  auto list =
-      std::make_shared<const std::vector<BundleRecord>>(NINES_TRY(store.bundles_in_tier(tier)));
+  TierSnapshot snap{
+      gen,
+      std::make_shared<const std::vector<BundleRecord>>(NINES_TRY(store.bundles_in_tier(tier)))};
   std::lock_guard lock(impl.cache_mu);
-  if (impl.generation == gen) impl.tiers[tier] = list;
-  return list;
+  if (impl.generation == gen) impl.tiers[tier] = snap;
+  return snap;
+}
+
+// The check-in answer's "freshness" member for `tier`, made from `snap` (the snapshot the
+// offers of the same answer come from): signed again when the snapshot changed (a publish
+// or promote moved the generation) or the last signature is kFreshnessResignS old.
+json tier_freshness(Server::Impl& impl, const bundle::SecretKey& key, int64_t ttl_s,
+                    const std::string& tier, const TierSnapshot& snap, int64_t now) {
+  std::lock_guard lock(impl.freshness_mu);
+  Server::Impl::SignedFreshness& f = impl.freshness[tier];
+  if (f.snapshot != snap.bundles || now - f.issued_unix >= kFreshnessResignS) {
+    f.snapshot = snap.bundles;
+    f.issued_unix = now;
+    f.member = sign_freshness(
+        key, freshness_document(tier, snap.generation, *snap.bundles, now, ttl_s));
+  }
+  return f.member;
 }
 
 }  // namespace
@@ -337,12 +396,12 @@ Result<int> Server::bind() {
     if (!r.ok()) return Identity{std::nullopt, 500, r.error().message};
     if (!r->has_value() || !constant_time_equal((**r).hash_hex, h))
       return refused(401, "unknown token");
-    unsigned kind = (**r).kind == "admin"    ? kAdmin
-                    : (**r).kind == "enroll" ? kEnroll
-                    : (**r).kind == "mirror" ? kMirror
-                                             : kMachine;
+    unsigned kind = (**r).kind == TokenKind::kAdmin    ? kAdmin
+                    : (**r).kind == TokenKind::kEnroll ? kEnroll
+                    : (**r).kind == TokenKind::kMirror ? kMirror
+                                                       : kMachine;
     if (!(allowed & kind))
-      return refused(403, fmt::format("a {} token may not do this", (**r).kind));
+      return refused(403, fmt::format("a {} token may not do this", to_string((**r).kind)));
     return Identity{**r, 0, ""};
   };
 
@@ -373,7 +432,7 @@ Result<int> Server::bind() {
     }
     // An enroll token serves a whole fleet being provisioned: it gets the admin limit, not
     // one machine's.
-    RateLimiter& lim = id.caller->kind == "machine" ? machine_limits_ : admin_limits_;
+    RateLimiter& lim = id.caller->kind == TokenKind::kMachine ? machine_limits_ : admin_limits_;
     if (int wait = lim.take(id.caller->hash_hex, monotonic_ns())) {
       metrics_.rate_limited++;
       res.set_header("Retry-After", std::to_string(wait));
@@ -517,15 +576,17 @@ Result<int> Server::bind() {
         if (!b) return;
         auto f = str_members(*b, "create token", {"kind", "tier", "name"});
         if (!f.ok()) return send_error(res, 400, f.error().message);
-        std::string kind = (*f)[0].empty() ? "enroll" : (*f)[0];
+        std::string kind_text = (*f)[0].empty() ? "enroll" : (*f)[0];
         std::string tier = (*f)[1];
         std::string name = (*f)[2];
-        if (kind != "enroll" && kind != "mirror" && kind != "admin")
+        std::optional<TokenKind> parsed = parse_token_kind(kind_text);
+        if (!parsed || *parsed == TokenKind::kMachine)
           return send_error(res, 400,
                             fmt::format("create token: kind: '{}' is not one of "
                                         "enroll, mirror, admin",
-                                        kind.substr(0, 64)));
-        if (kind == "enroll")
+                                        kind_text.substr(0, 64)));
+        TokenKind kind = *parsed;
+        if (kind == TokenKind::kEnroll)
           if (Status s = check_name_field("tier", tier, 64); !s.ok())
             return send_error(res, 400, s.error().wrap("create token").message);
         if (Status s = check_text_field("name", name, 255); !s.ok())
@@ -533,7 +594,8 @@ Result<int> Server::bind() {
         std::string token = generate_token(kind);
         TokenRecord t{hash_token(token), kind, tier, name, "", unix_now()};
         if (Status s = store.put_token(t); !s.ok()) return send_error(res, 500, s.error().message);
-        send_json(res, 201, json{{"token", token}, {"kind", kind}, {"tier", tier}, {"name", name}});
+        send_json(res, 201,
+                  json{{"token", token}, {"kind", kind_text}, {"tier", tier}, {"name", name}});
       }));
 
   post_body(
@@ -547,19 +609,34 @@ Result<int> Server::bind() {
             if (!f.ok()) return send_error(res, 400, f.error().message);
             std::string machine_id = (*f)[0];
             std::string name = (*f)[1];
-            std::string tier = caller.kind == "enroll" ? caller.tier : (*f)[2];
+            std::string tier = caller.kind == TokenKind::kEnroll ? caller.tier : (*f)[2];
             if (Status s = check_name_field("machine_id", machine_id); !s.ok())
               return send_error(res, 400, s.error().wrap("enroll").message);
             if (Status s = check_name_field("tier", tier, 64); !s.ok())
               return send_error(res, 400, s.error().wrap("enroll").message);
             if (Status s = check_text_field("name", name, 255); !s.ok())
               return send_error(res, 400, s.error().wrap("enroll").message);
-            // Re-enrolling a machine (reinstalled, lost its token) retires its old token.
+            // Enrollment creates, never seizes: an existing machine id is enrolled again only
+            // with that machine's current token or by an admin who says so ("replace").
+            Result<std::optional<MachineRecord>> existing = store.find_machine(machine_id);
+            if (!existing.ok()) return send_error(res, 500, existing.error().message);
+            if (existing->has_value()) {
+              Result<bool> may = may_reenroll(store, *b, machine_id, caller);
+              if (!may.ok()) return send_error(res, 400, may.error().message);
+              if (!*may)
+                return send_error(
+                    res, 409,
+                    fmt::format("enroll: machine {} is already enrolled: enrolling it again "
+                                "needs its current machine token (\"current_token\") or an "
+                                "admin token with \"replace\": true",
+                                machine_id));
+            }
+            // Re-enrolling a machine (reinstalled, token rotated) retires its old token.
             if (Status s = store.delete_machine_tokens(machine_id); !s.ok())
               return send_error(res, 500, s.error().message);
-            std::string token = generate_token("machine");
+            std::string token = generate_token(TokenKind::kMachine);
             int64_t now = unix_now();
-            TokenRecord t{hash_token(token), "machine", tier, name, machine_id, now};
+            TokenRecord t{hash_token(token), TokenKind::kMachine, tier, name, machine_id, now};
             if (Status s = store.put_token(t); !s.ok())
               return send_error(res, 500, s.error().message);
             Result<std::optional<MachineRecord>> old = store.find_machine(machine_id);
@@ -610,14 +687,18 @@ Result<int> Server::bind() {
                         auto tb = tier_bundles(impl, store, caller.tier);
                         if (!tb.ok()) return send_error(res, 500, tb.error().message);
                         json offers = json::array();
-                        for (const BundleRecord& x : applicable_bundles(**tb, *ident))
+                        for (const BundleRecord& x : applicable_bundles(*tb->bundles, *ident))
                           offers.push_back(bundle_offer_json(x));
                         metrics_.checkins++;
-                        send_json(res, 200,
-                                  json{{"machine_id", caller.machine_id},
-                                       {"tier", caller.tier},
-                                       {"server_time", format_rfc3339(now)},
-                                       {"bundles", offers}});
+                        json answer{{"machine_id", caller.machine_id},
+                                    {"tier", caller.tier},
+                                    {"server_time", format_rfc3339(now)},
+                                    {"bundles", offers}};
+                        if (timestamp_key_)
+                          answer["freshness"] = tier_freshness(impl, *timestamp_key_,
+                                                               opts_.freshness_ttl_s,
+                                                               caller.tier, *tb, now);
+                        send_json(res, 200, answer);
                       }));
 
   h.Get(R"(/v1/bundles/sha256/([0-9a-f]{64}))",
@@ -676,7 +757,14 @@ Result<int> Server::bind() {
                           if (!adv.ok()) return send_error(res, 400, adv.error().message);
                           advisor = std::move(*adv);
                         }
-                        if (Status s = store.add_reports(caller.machine_id, recs, advisor); !s.ok())
+                        std::string catalogue;
+                        if (auto c = b->find("catalogue"); c != b->end() && !c->is_null()) {
+                          Result<std::string> cat = parse_catalogue_state(*c);
+                          if (!cat.ok()) return send_error(res, 400, cat.error().message);
+                          catalogue = std::move(*cat);
+                        }
+                        if (Status s = store.add_reports(caller.machine_id, recs, advisor, catalogue);
+                            !s.ok())
                           return send_error(res, 500, s.error().message);
                         for (const ReportRecord& r : recs) metrics_.count_report(r.state);
                         send_json(res, 200, json{{"stored", recs.size()}});
@@ -710,8 +798,8 @@ Result<int> Server::bind() {
   h.Get("/v1/reports",
         wrap("/v1/reports", kMachine | kAdmin, [history_json](auto& req, auto& res, auto& caller) {
           std::string machine =
-              caller.kind == "machine" ? caller.machine_id : req.get_param_value("machine");
-          if (caller.kind != "machine" && req.has_param("machine"))
+              caller.kind == TokenKind::kMachine ? caller.machine_id : req.get_param_value("machine");
+          if (caller.kind != TokenKind::kMachine && req.has_param("machine"))
             if (Status s = check_name_field("machine", machine); !s.ok())
               return send_error(res, 400, s.error().wrap("history").message);
           history_json(machine, req, res);
@@ -721,7 +809,7 @@ Result<int> Server::bind() {
         wrap("/v1/machines/:id/reports", kMachine | kAdmin,
              [history_json](auto& req, auto& res, auto& caller) {
                std::string id = req.matches[1];
-               if (caller.kind == "machine" && !constant_time_equal(id, caller.machine_id))
+               if (caller.kind == TokenKind::kMachine && !constant_time_equal(id, caller.machine_id))
                  return send_error(res, 403,
                                    fmt::format("reports of machine {}: a machine "
                                                "may read only its own reports",
@@ -981,6 +1069,16 @@ int run_serve(const ServeOptions& in) {
     std::printf("admin token (shown once; also in %s, mode 0600): %s\n", path.c_str(),
                 admin->c_str());
   }
+  Result<bool> created = server.load_timestamp_key();
+  if (!created.ok()) {
+    std::fprintf(stderr, "nines serve: %s\n", created.error().message.c_str());
+    return 1;
+  }
+  if (*created)
+    std::printf("timestamp key created: %s (machines trust its public half, %s, in "
+                "/etc/nines/timestamp-keys.d)\n",
+                server.timestamp_key_path().c_str(),
+                timestamp_public_path(server.timestamp_key_path()).c_str());
   Result<int> port = server.bind();
   if (!port.ok()) {
     std::fprintf(stderr, "nines serve: %s\n", port.error().message.c_str());

@@ -10,10 +10,13 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
+#include "bundle/bundle.h"
 #include "core/result.h"
+#include "server/json_body.h"
 #include "server/metrics.h"
 #include "server/rate_limit.h"
 #include "server/storage.h"
@@ -38,12 +41,14 @@ struct ServeOptions {
   // Failed authentications per client address.
   double auth_fail_rate = 2, auth_fail_burst = 20;
   int threads = 32;
+  // The catalogue freshness signing key (docs/SECURITY.md); empty: <data_dir>/timestamp.key,
+  // created at first start. Documents are valid for freshness_ttl_s.
+  std::string timestamp_key;
+  int64_t freshness_ttl_s = 86400;
   // A machine not seen for this long counts as "stale" in the dashboard's machine list.
   int64_t stale_after_s = 86400;
 };
 
-// Limits of request bodies: bundles on POST /v1/bundles, JSON everywhere else.
-inline constexpr size_t kMaxJsonBody = 4u << 20;
 inline constexpr int64_t kGenerationTtlMs = 1000;
 
 class Server {
@@ -56,6 +61,11 @@ class Server {
   // On an empty store, creates the admin token and returns its text (shown once, and
   // written 0600 to <data_dir>/admin-token by run_serve). Returns "" when one exists.
   Result<std::string> ensure_admin_token();
+  // Loads the timestamp key (ServeOptions::timestamp_key), creating the default one on
+  // first start (mode 0600, its public half beside it). Returns whether it was created.
+  // Without it, check-in answers carry no "freshness".
+  Result<bool> load_timestamp_key();
+  std::string timestamp_key_path() const;
   // Binds the listening socket (TLS when cert and key are set). Returns the port.
   Result<int> bind();
   // Answers requests until stop(). Starts the upstream mirror thread when configured.
@@ -77,6 +87,7 @@ class Server {
   Metrics metrics_;
   RateLimiter machine_limits_, admin_limits_, auth_fail_limits_;
   std::unique_ptr<Impl> impl_;
+  std::optional<bundle::SecretKey> timestamp_key_;
   std::thread upstream_thread_;
   std::atomic<bool> stopping_{false};
 };

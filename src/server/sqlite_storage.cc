@@ -48,6 +48,17 @@ CREATE TABLE IF NOT EXISTS reports(
 CREATE INDEX IF NOT EXISTS reports_machine ON reports(machine_id, seq);
 )sql";
 
+// Columns added after the first schema: created on older databases at init.
+struct AddedColumn {
+  const char* table;
+  const char* column;
+  const char* declaration;
+};
+constexpr AddedColumn kAddedColumns[] = {
+    {"tokens", "expires_unix", "INTEGER NOT NULL DEFAULT 0"},
+    {"machines", "catalogue_json", "TEXT NOT NULL DEFAULT ''"},
+};
+
 // Prepared statements, compiled once per SQL text and kept for the connection's life
 // (preparing costs more than running the small statements of a check-in).
 class StmtCache {
@@ -156,7 +167,7 @@ BundleRecord bundle_from(const Stmt& s) {
 
 constexpr const char* kMachineCols =
     "machine_id, tier, name, arch, kernel_release, kernel_build_id, build_ids_json, "
-    "advisor_json, first_seen_unix, last_seen_unix, identity_sha";
+    "advisor_json, first_seen_unix, last_seen_unix, identity_sha, catalogue_json";
 
 MachineRecord machine_from(const Stmt& s) {
   MachineRecord m;
@@ -171,7 +182,22 @@ MachineRecord machine_from(const Stmt& s) {
   m.first_seen_unix = s.i64(8);
   m.last_seen_unix = s.i64(9);
   m.identity_sha = s.text(10);
+  m.catalogue_json = s.text(11);
   return m;
+}
+
+Result<TokenRecord> token_from(const Stmt& s) {
+  TokenRecord t;
+  t.hash_hex = s.text(0);
+  std::optional<TokenKind> kind = parse_token_kind(s.text(1));
+  if (!kind) return make_error("token {}: unknown kind '{}' in the database", t.hash_hex.substr(0, 16), s.text(1));
+  t.kind = *kind;
+  t.tier = s.text(2);
+  t.name = s.text(3);
+  t.machine_id = s.text(4);
+  t.created_unix = s.i64(5);
+  t.expires_unix = s.i64(6);
+  return t;
 }
 
 ReportRecord report_from(const Stmt& s) {
@@ -202,12 +228,24 @@ class SqliteStorage final : public Storage {
     NINES_CHECK(exec("PRAGMA synchronous=NORMAL", "set synchronous"));
     NINES_CHECK(exec("PRAGMA foreign_keys=ON", "enable foreign keys"));
     NINES_CHECK(exec(kSchema, "create schema"));
+    for (const AddedColumn& c : kAddedColumns) {
+      std::string what = fmt::format("add column {}.{}", c.table, c.column);
+      std::string sql = fmt::format(
+          "SELECT count(*) FROM pragma_table_info('{}') WHERE name = '{}'", c.table, c.column);
+      Stmt q(cache_, sql.c_str());
+      NINES_CHECK(q.prepared(what));
+      NINES_TRY(q.step(what));
+      if (q.i64(0) == 0)
+        NINES_CHECK(exec(
+            fmt::format("ALTER TABLE {} ADD COLUMN {} {}", c.table, c.column, c.declaration).c_str(),
+            what.c_str()));
+    }
     return {};
   }
 
   Status put_token(const TokenRecord& t) override {
     std::lock_guard lock(mu_);
-    return insert_token(t, "INSERT INTO tokens VALUES(?,?,?,?,?,?)");
+    return insert_token(t, "INSERT INTO tokens(hash, kind, tier, name, machine_id, created_unix, expires_unix) VALUES(?,?,?,?,?,?,?)");
   }
 
   Result<bool> put_first_admin_token(const TokenRecord& t) override {
@@ -218,7 +256,7 @@ class SqliteStorage final : public Storage {
     NINES_CHECK(q.prepared("count admin tokens"));
     NINES_TRY(q.step("count admin tokens"));
     if (q.i64(0) > 0) return false;
-    NINES_CHECK(insert_token(t, "INSERT INTO tokens VALUES(?,?,?,?,?,?)"));
+    NINES_CHECK(insert_token(t, "INSERT INTO tokens(hash, kind, tier, name, machine_id, created_unix, expires_unix) VALUES(?,?,?,?,?,?,?)"));
     NINES_CHECK(tx.commit());
     return true;
   }
@@ -226,13 +264,32 @@ class SqliteStorage final : public Storage {
   Result<std::optional<TokenRecord>> find_token(const std::string& hash_hex) override {
     std::lock_guard lock(mu_);
     Stmt q(cache_,
-           "SELECT hash, kind, tier, name, machine_id, created_unix FROM tokens "
+           "SELECT hash, kind, tier, name, machine_id, created_unix, expires_unix FROM tokens "
            "WHERE hash = ?");
     NINES_CHECK(q.prepared("find token"));
     q.bind(1, hash_hex);
     if (!NINES_TRY(q.step("find token"))) return std::optional<TokenRecord>();
-    TokenRecord t{q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.i64(5)};
-    return std::optional<TokenRecord>(std::move(t));
+    return std::optional<TokenRecord>(NINES_TRY(token_from(q)));
+  }
+
+  Result<std::vector<TokenRecord>> list_tokens() override {
+    std::lock_guard lock(mu_);
+    Stmt q(cache_,
+           "SELECT hash, kind, tier, name, machine_id, created_unix, expires_unix FROM tokens "
+           "ORDER BY created_unix, hash");
+    NINES_CHECK(q.prepared("list tokens"));
+    std::vector<TokenRecord> out;
+    while (NINES_TRY(q.step("list tokens"))) out.push_back(NINES_TRY(token_from(q)));
+    return out;
+  }
+
+  Result<bool> delete_token(const std::string& hash_hex) override {
+    std::lock_guard lock(mu_);
+    Stmt q(cache_, "DELETE FROM tokens WHERE hash = ?");
+    NINES_CHECK(q.prepared("delete token"));
+    q.bind(1, hash_hex);
+    NINES_TRY(q.step("delete token"));
+    return sqlite3_changes(db_) > 0;
   }
 
   Status delete_machine_tokens(const std::string& machine_id) override {
@@ -359,7 +416,9 @@ class SqliteStorage final : public Storage {
   Status upsert_machine(const MachineRecord& m) override {
     std::lock_guard lock(mu_);
     Stmt q(cache_,
-           "INSERT INTO machines VALUES(?,?,?,?,?,?,?,'{}',?,?,?) ON CONFLICT(machine_id) DO "
+           "INSERT INTO machines(machine_id, tier, name, arch, kernel_release, kernel_build_id, "
+           "build_ids_json, advisor_json, first_seen_unix, last_seen_unix, identity_sha) "
+           "VALUES(?,?,?,?,?,?,?,'{}',?,?,?) ON CONFLICT(machine_id) DO "
            "UPDATE SET tier=excluded.tier, name=excluded.name, arch=excluded.arch, "
            "kernel_release=excluded.kernel_release, kernel_build_id=excluded.kernel_build_id, "
            "build_ids_json=excluded.build_ids_json, last_seen_unix=excluded.last_seen_unix, "
@@ -405,7 +464,8 @@ class SqliteStorage final : public Storage {
   }
 
   Status add_reports(const std::string& machine_id, const std::vector<ReportRecord>& lines,
-                     const std::string& advisor_json) override {
+                     const std::string& advisor_json,
+                     const std::string& catalogue_json) override {
     std::lock_guard lock(mu_);
     NINES_CHECK(exec("BEGIN IMMEDIATE", "begin reports"));
     Tx tx(this);
@@ -433,6 +493,12 @@ class SqliteStorage final : public Storage {
       NINES_CHECK(q.prepared("store advisor verdict"));
       q.bind(1, advisor_json).bind(2, machine_id);
       NINES_TRY(q.step("store advisor verdict"));
+    }
+    if (!catalogue_json.empty()) {
+      Stmt q(cache_, "UPDATE machines SET catalogue_json = ? WHERE machine_id = ?");
+      NINES_CHECK(q.prepared("store catalogue state"));
+      q.bind(1, catalogue_json).bind(2, machine_id);
+      NINES_TRY(q.step("store catalogue state"));
     }
     NINES_CHECK(tx.commit());
     return {};
@@ -501,8 +567,8 @@ class SqliteStorage final : public Storage {
   Status insert_token(const TokenRecord& t, const char* sql) {
     Stmt q(cache_, sql);
     NINES_CHECK(q.prepared("store token"));
-    q.bind(1, t.hash_hex).bind(2, t.kind).bind(3, t.tier).bind(4, t.name);
-    q.bind(5, t.machine_id).bind(6, t.created_unix);
+    q.bind(1, t.hash_hex).bind(2, std::string(to_string(t.kind))).bind(3, t.tier).bind(4, t.name);
+    q.bind(5, t.machine_id).bind(6, t.created_unix).bind(7, t.expires_unix);
     NINES_TRY(q.step("store token"));
     return {};
   }

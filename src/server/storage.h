@@ -14,19 +14,19 @@
 #include <vector>
 
 #include "core/result.h"
+#include "server/tokens.h"
 
 namespace nines::server {
 
-// kind: "admin" (everything), "enroll" (may only enroll machines into its tier),
-// "machine" (one enrolled machine: check-in, its own reports), "mirror" (read-only
-// catalogue, for chained servers).
+// A bearer token as stored (tokens.h: TokenKind says what each kind may do).
 struct TokenRecord {
   std::string hash_hex;  // SHA-256 of the token text; the token itself is never stored
-  std::string kind;
+  TokenKind kind = TokenKind::kMachine;
   std::string tier;
   std::string name;
-  std::string machine_id;  // for kind "machine"
+  std::string machine_id;  // for kind machine
   int64_t created_unix = 0;
+  int64_t expires_unix = 0;  // 0: never
 };
 
 struct BundleRecord {
@@ -64,6 +64,8 @@ struct MachineRecord {
   // SHA-256 over the identity fields above (name, arch, kernel, build-ids): lets a check-in
   // that changes nothing but the time touch one small column (touch_machine).
   std::string identity_sha;
+  // Last catalogue freshness state reported ({"state","since","reason"}; "" when none).
+  std::string catalogue_json;
 };
 
 // One report line: the state of one patch on one machine at one time.
@@ -96,6 +98,10 @@ class Storage {
   virtual Result<std::optional<TokenRecord>> find_token(const std::string& hash_hex) = 0;
   // Removes the machine tokens of `machine_id` (on re-enrollment).
   virtual Status delete_machine_tokens(const std::string& machine_id) = 0;
+  // Every token, oldest first.
+  virtual Result<std::vector<TokenRecord>> list_tokens() = 0;
+  // Removes one token; false when there was none with this hash.
+  virtual Result<bool> delete_token(const std::string& hash_hex) = 0;
 
   // --- catalogue
   // Stores the bundle file and its row, and promotes it to `tier` when one is given, all in
@@ -124,10 +130,11 @@ class Storage {
                                      const std::string& identity_sha, int64_t now_unix) = 0;
   virtual Result<std::optional<MachineRecord>> find_machine(const std::string& machine_id) = 0;
   virtual Result<std::vector<MachineRecord>> list_machines() = 0;
-  // Appends the lines to the history, updates each patch's current state and the
-  // machine's advisor verdict, in one transaction.
+  // Appends the lines to the history, updates each patch's current state, the machine's
+  // advisor verdict and its catalogue state (each kept when empty), in one transaction.
   virtual Status add_reports(const std::string& machine_id, const std::vector<ReportRecord>& lines,
-                             const std::string& advisor_json) = 0;
+                             const std::string& advisor_json,
+                             const std::string& catalogue_json = {}) = 0;
   // History, oldest first; `machine_id` empty for every machine; at most `limit` newest.
   virtual Result<std::vector<ReportRecord>> history(const std::string& machine_id,
                                                     int64_t limit) = 0;

@@ -16,13 +16,43 @@ void ensure_sodium() {
 }
 }  // namespace
 
-std::string generate_token(std::string_view kind) {
+namespace {
+struct KindInfo {
+  TokenKind kind;
+  std::string_view name;
+  char letter;  // in the token's prefix: n9<letter>_
+};
+constexpr KindInfo kKinds[] = {{TokenKind::kAdmin, "admin", 'a'},
+                               {TokenKind::kEnroll, "enroll", 'e'},
+                               {TokenKind::kMachine, "machine", 'm'},
+                               {TokenKind::kMirror, "mirror", 'r'}};
+const KindInfo& info(TokenKind kind) {
+  for (const KindInfo& k : kKinds)
+    if (k.kind == kind) return k;
+  std::abort();  // every enumerator is in the table
+}
+}  // namespace
+
+std::string_view to_string(TokenKind kind) { return info(kind).name; }
+
+std::optional<TokenKind> parse_token_kind(std::string_view text) {
+  for (const KindInfo& k : kKinds)
+    if (k.name == text) return k.kind;
+  return std::nullopt;
+}
+
+int64_t default_token_lifetime_s(TokenKind kind) {
+  return kind == TokenKind::kEnroll ? 30 * 86400 : 0;
+}
+
+std::string generate_token(TokenKind kind) {
   ensure_sodium();
   std::array<uint8_t, 32> raw{};
   randombytes_buf(raw.data(), raw.size());
-  char k = kind == "admin" ? 'a' : kind == "enroll" ? 'e' : kind == "mirror" ? 'r' : 'm';
-  return std::string("n9") + k + "_" + to_hex(raw);
+  return std::string("n9") + info(kind).letter + "_" + to_hex(raw);
 }
+
+std::string token_id(std::string_view hash_hex) { return std::string(hash_hex.substr(0, 16)); }
 
 std::string hash_token(std::string_view token) {
   ensure_sodium();

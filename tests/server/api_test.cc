@@ -10,6 +10,8 @@
 #include "core/clock.h"
 #include "core/fd.h"
 #include "core/subprocess.h"
+#include "core/strings.h"
+#include "server/freshness.h"
 #include "server/tokens.h"
 #include "test_support.h"
 
@@ -172,7 +174,7 @@ TEST_P(ApiTest, TokensAreCheckedForEveryProtectedEndpoint) {
   auto none = srv_->client("").get("/v1/bundles");
   EXPECT_EQ(none->status, 401);
   EXPECT_NE(error_of(*none).find("missing bearer token"), std::string::npos);
-  auto forged = srv_->client(generate_token("admin")).get("/v1/bundles");
+  auto forged = srv_->client(generate_token(TokenKind::kAdmin)).get("/v1/bundles");
   EXPECT_EQ(forged->status, 401);
   EXPECT_NE(error_of(*forged).find("unknown token"), std::string::npos);
   auto junk = srv_->client("not-a-token").get("/v1/bundles");
@@ -196,13 +198,67 @@ TEST_P(ApiTest, AnEnrollTokenEnrollsButCannotCheckIn) {
   EXPECT_EQ((*m)["tier"], "canary");
 }
 
-TEST_P(ApiTest, ReEnrollingAMachineRetiresItsOldToken) {
+// Enrollment creates, never seizes: an enroll token that names an existing machine id is
+// refused (409) unless the request carries that machine's current token; an admin may
+// replace a machine by saying so. Either way the old token is retired.
+TEST_P(ApiTest, EnrollingAnExistingMachineNeedsItsCurrentTokenOrAnAdmin) {
   std::string first = srv_->enroll("host-a", "canary");
-  std::string second = srv_->enroll("host-a", "canary");
-  auto old = srv_->client(first).post("/v1/checkin", checkin_body({}).dump(), "application/json");
-  EXPECT_EQ(old->status, 401);
-  auto now = srv_->client(second).post_json("/v1/checkin", checkin_body({}));
-  EXPECT_TRUE(now.ok()) << now.error().message;
+  auto t = srv_->admin().post_json("/v1/tokens", {{"kind", "enroll"}, {"tier", "canary"}});
+  ASSERT_TRUE(t.ok());
+  ApiClient enroller = srv_->client((*t)["token"].get<std::string>());
+  auto seize = enroller.post("/v1/enroll", json{{"machine_id", "host-a"}}.dump(), "application/json");
+  ASSERT_TRUE(seize.ok());
+  EXPECT_EQ(seize->status, 409);
+  EXPECT_NE(error_of(*seize).find("machine host-a is already enrolled"), std::string::npos)
+      << error_of(*seize);
+  std::string other = srv_->enroll("host-b", "canary");
+  auto wrong = enroller.post(
+      "/v1/enroll", json{{"machine_id", "host-a"}, {"current_token", other}}.dump(),
+      "application/json");
+  EXPECT_EQ(wrong->status, 409) << "another machine's token does not prove host-a";
+  auto plain_admin =
+      srv_->admin().post("/v1/enroll", json{{"machine_id", "host-a"}, {"tier", "canary"}}.dump(),
+                         "application/json");
+  EXPECT_EQ(plain_admin->status, 409) << "an admin replaces a machine only when it says so";
+  // The first token still works: nothing was taken over.
+  EXPECT_TRUE(srv_->client(first).post_json("/v1/checkin", checkin_body({})).ok());
+
+  auto renewed =
+      enroller.post_json("/v1/enroll", {{"machine_id", "host-a"}, {"current_token", first}});
+  ASSERT_TRUE(renewed.ok()) << renewed.error().message;
+  std::string second = (*renewed)["token"];
+  EXPECT_EQ(srv_->client(first).post("/v1/checkin", checkin_body({}).dump(), "application/json")->status,
+            401);
+  EXPECT_TRUE(srv_->client(second).post_json("/v1/checkin", checkin_body({})).ok());
+
+  auto replaced = srv_->admin().post_json(
+      "/v1/enroll", {{"machine_id", "host-a"}, {"tier", "stable"}, {"replace", true}});
+  ASSERT_TRUE(replaced.ok()) << replaced.error().message;
+  EXPECT_EQ((*replaced)["tier"], "stable");
+  EXPECT_EQ(
+      srv_->client(second).post("/v1/checkin", checkin_body({}).dump(), "application/json")->status,
+      401);
+}
+
+// A body nested 100,000 levels deep once overflowed the server's stack in the JSON
+// serializer; it is refused on its bytes, before it is parsed, and the server lives on.
+TEST_P(ApiTest, DeeplyNestedJsonIsRefusedBeforeItIsParsed) {
+  std::string m = srv_->enroll("a", "canary");
+  std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  std::string report = R"({"reports": [], "advisor": {"verdict": "none", "x": )" + deep + "}}";
+  auto r = srv_->client(m).post("/v1/reports", report, "application/json");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(error_of(*r).find("nested more than 32 levels deep"), std::string::npos)
+      << error_of(*r);
+  auto checkin = srv_->client(m).post("/v1/checkin", "{\"build_ids\": " + deep + "}",
+                                      "application/json");
+  EXPECT_EQ(checkin->status, 400);
+  EXPECT_TRUE(srv_->client("").get_json("/v1/health").ok());
+  // The deepest body the API takes is well within the limit.
+  std::string ok = R"({"reports": [], "advisor": {"verdict": "none", "reasons": [], )"
+                   R"("x": [[[[[[[[{"y": [1]}]]]]]]]]}})";
+  EXPECT_TRUE(srv_->client(m).post_json("/v1/reports", json::parse(ok)).ok());
 }
 
 TEST_P(ApiTest, CheckInOffersTheNewestPromotedVersionPerPatchOfItsTierOnly) {
@@ -236,6 +292,73 @@ TEST_P(ApiTest, CheckInOffersTheNewestPromotedVersionPerPatchOfItsTierOnly) {
   auto c3 = srv_->client(canary).post_json("/v1/checkin", checkin_body({kBuildIdA}));
   ASSERT_EQ((*c3)["bundles"].size(), 1u);
   EXPECT_EQ((*c3)["bundles"][0]["version"], 3);
+}
+
+// The check-in answer carries the tier's freshness document, signed by the server's
+// timestamp key over the same catalogue snapshot as the offers: every patch id of the tier
+// at its newest version (not only those for this machine), signed again when it changes.
+TEST_P(ApiTest, CheckInCarriesTheTiersSignedFreshnessDocument) {
+  BundleSpec v1, v2, other;
+  v2.version = 2;
+  other.id = "fix-libbar";
+  other.build_id = kBuildIdB;
+  json p1 = publish(v1, "canary");
+  json p2 = publish(v2, "canary");
+  json pb = publish(other, "canary");
+  std::string m = srv_->enroll("host-c", "canary");
+  auto c = srv_->client(m).post_json("/v1/checkin", checkin_body({kBuildIdA}));
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_TRUE(c->contains("freshness")) << c->dump();
+  const json& f = (*c)["freshness"];
+  std::string document = f["document"];
+  auto key = bundle::read_public_key_file(timestamp_public_path(srv_->server().timestamp_key_path()));
+  ASSERT_TRUE(key.ok()) << key.error().message;
+  EXPECT_EQ(f["key"], to_hex(key->bytes));
+  EXPECT_TRUE(verify_freshness(*key, document, f["signature"].get<std::string>()));
+  EXPECT_FALSE(verify_freshness(*key, document + " ", f["signature"].get<std::string>()));
+  json d = json::parse(document);
+  EXPECT_EQ(d["type"], "nines-freshness");
+  EXPECT_EQ(d["format"], 1);
+  EXPECT_EQ(d["tier"], "canary");
+  std::optional<int64_t> issued = parse_rfc3339(d["issued"]);
+  std::optional<int64_t> expires = parse_rfc3339(d["expires"]);
+  ASSERT_TRUE(issued && expires);
+  EXPECT_EQ(*expires - *issued, 86400);
+  EXPECT_LE(std::abs(*issued - unix_now()), 5);
+  json want = json::array({{{"id", "fix-libbar"}, {"version", 1}, {"sha256", pb["sha256"]}},
+                           {{"id", "fix-libfoo"}, {"version", 2}, {"sha256", p2["sha256"]}}});
+  EXPECT_EQ(d["bundles"], want) << document;
+  // The same snapshot: the same signed bytes; a promotion moves the generation and re-signs.
+  auto again = srv_->client(m).post_json("/v1/checkin", checkin_body({kBuildIdA}));
+  EXPECT_EQ((*again)["freshness"]["document"], document);
+  BundleSpec v3;
+  v3.version = 3;
+  publish(v3, "canary");
+  auto after = srv_->client(m).post_json("/v1/checkin", checkin_body({kBuildIdA}));
+  json d3 = json::parse((*after)["freshness"]["document"].get<std::string>());
+  EXPECT_GT(d3["generation"].get<int64_t>(), d["generation"].get<int64_t>());
+  EXPECT_EQ(d3["bundles"][1]["version"], 3);
+  EXPECT_EQ((*after)["bundles"][0]["version"], 3);
+  (void)p1;
+}
+
+TEST_P(ApiTest, ReportsKeepTheMachinesCatalogueStateForTheFleetView) {
+  std::string m = srv_->enroll("host-c", "canary");
+  json stale = {{"state", "stale"}, {"since", "2026-12-01T00:00:00Z"}, {"reason", "expired"}};
+  auto r = srv_->client(m).post_json("/v1/reports", {{"reports", json::array()}, {"catalogue", stale}});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto fleet = srv_->admin().get_json("/v1/fleet");
+  ASSERT_TRUE(fleet.ok());
+  EXPECT_EQ((*fleet)["machine_list"][0]["catalogue"], stale) << fleet->dump();
+  auto bad = srv_->client(m).post("/v1/reports",
+                                  json{{"reports", json::array()},
+                                       {"catalogue", {{"state", "rotten"}}}}.dump(),
+                                  "application/json");
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(error_of(*bad).find("catalogue: state"), std::string::npos) << error_of(*bad);
+  // Without the member, the state is kept.
+  ASSERT_TRUE(srv_->client(m).post_json("/v1/reports", {{"reports", json::array()}}).ok());
+  EXPECT_EQ((*srv_->admin().get_json("/v1/fleet"))["machine_list"][0]["catalogue"], stale);
 }
 
 TEST_P(ApiTest, KernelBundlesAreOfferedByKernelRelease) {
@@ -538,7 +661,7 @@ TEST_P(ApiTest, UnauthorizedUploadsAreRefusedBeforeTheirBodyIsRead) {
   };
   for (const Case& c :
        {Case{"", 401, "missing bearer token"}, Case{bearer("not-a-token"), 401, "malformed token"},
-        Case{bearer(generate_token("admin")), 401, "unknown token"},
+        Case{bearer(generate_token(TokenKind::kAdmin)), 401, "unknown token"},
         Case{"Authorization: Basic YWRtaW46YWRtaW4=\r\n", 401, "missing bearer"},
         Case{bearer(machine), 403, "a machine token may not do this"}}) {
     RawConnection conn(port());
@@ -573,7 +696,7 @@ TEST_P(ApiTest, UnauthorizedBodiesAreDrainedAndTheConnectionServesTheNextRequest
   RawConnection conn(port());
   ASSERT_TRUE(conn.connected());
   ASSERT_TRUE(conn.send(
-      post_headers("/v1/bundles", bearer(generate_token("admin")), "Transfer-Encoding: chunked") +
+      post_headers("/v1/bundles", bearer(generate_token(TokenKind::kAdmin)), "Transfer-Encoding: chunked") +
       chunked));
   std::string r = conn.read_response();
   EXPECT_EQ(status_of(r), 401) << r;
@@ -587,7 +710,7 @@ TEST_P(ApiTest, UnauthorizedBodiesAreDrainedAndTheConnectionServesTheNextRequest
   EXPECT_EQ(status_of(conn.read_response()), 200);
   EXPECT_TRUE(srv_->server().storage().list_bundles()->empty());
   // httplib's client, streaming an upload with a bad token, gets the 401.
-  auto up = post_bundle_chunked(port(), generate_token("admin"), bytes);
+  auto up = post_bundle_chunked(port(), generate_token(TokenKind::kAdmin), bytes);
   ASSERT_TRUE(up) << up.error();
   EXPECT_EQ(up->status, 401);
   EXPECT_TRUE(srv_->server().storage().list_bundles()->empty());
@@ -601,7 +724,7 @@ TEST_P(ApiTest, Expect100ContinueIsRefusedForABadTokenAndGrantedForAGoodOne) {
   std::string expect = "Expect: 100-continue\r\n";
   std::string declared = fmt::format("Content-Length: {}", 32u << 20);
   for (const auto& [authorization, status] :
-       {std::pair{std::string(), 401}, std::pair{bearer(generate_token("machine")), 401},
+       {std::pair{std::string(), 401}, std::pair{bearer(generate_token(TokenKind::kMachine)), 401},
         std::pair{bearer(machine), 403}}) {
     RawConnection conn(port());
     ASSERT_TRUE(conn.connected());

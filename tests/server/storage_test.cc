@@ -36,25 +36,54 @@ TEST_P(StorageTest, InitIsIdempotent) {
 }
 
 TEST_P(StorageTest, FindsTokensByHashOnly) {
-  TokenRecord t{"ab12", "enroll", "canary", "laptops", "", 100};
+  TokenRecord t{"ab12", TokenKind::kEnroll, "canary", "laptops", "", 100, 5000};
   ASSERT_TRUE(store_->put_token(t).ok());
   auto found = store_->find_token("ab12");
   ASSERT_TRUE(found.ok());
   ASSERT_TRUE(found->has_value());
   EXPECT_EQ((**found).tier, "canary");
   EXPECT_EQ((**found).name, "laptops");
+  EXPECT_EQ((**found).kind, TokenKind::kEnroll);
+  EXPECT_EQ((**found).expires_unix, 5000);
   EXPECT_FALSE(store_->find_token("ab13")->has_value());
 }
 
+TEST_P(StorageTest, ListsAndDeletesTokens) {
+  ASSERT_TRUE(store_->put_token({"t1", TokenKind::kMirror, "", "site-b", "", 10}).ok());
+  ASSERT_TRUE(store_->put_token({"t2", TokenKind::kMachine, "t", "", "host-a", 20}).ok());
+  auto all = store_->list_tokens();
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].hash_hex, "t1");
+  EXPECT_EQ((*all)[0].kind, TokenKind::kMirror);
+  EXPECT_EQ((*all)[1].machine_id, "host-a");
+  EXPECT_TRUE(*store_->delete_token("t1"));
+  EXPECT_FALSE(*store_->delete_token("t1"));
+  EXPECT_FALSE(store_->find_token("t1")->has_value());
+  EXPECT_TRUE(store_->find_token("t2")->has_value());
+}
+
+TEST_P(StorageTest, KeepsTheLastCatalogueStateReportedByAMachine) {
+  MachineRecord m;
+  m.machine_id = "host-a";
+  m.tier = "t";
+  m.build_ids_json = "[]";
+  ASSERT_TRUE(store_->upsert_machine(m).ok());
+  std::string stale = R"({"state":"stale","since":"2026-12-01T00:00:00Z","reason":"expired"})";
+  ASSERT_TRUE(store_->add_reports("host-a", {}, "", stale).ok());
+  ASSERT_TRUE(store_->add_reports("host-a", {}, "").ok());  // no member: kept
+  EXPECT_EQ((*store_->find_machine("host-a"))->catalogue_json, stale);
+}
+
 TEST_P(StorageTest, CreatesTheFirstAdminTokenOnlyOnce) {
-  EXPECT_TRUE(*store_->put_first_admin_token({"h1", "admin", "", "a", "", 1}));
-  EXPECT_FALSE(*store_->put_first_admin_token({"h2", "admin", "", "b", "", 2}));
+  EXPECT_TRUE(*store_->put_first_admin_token({"h1", TokenKind::kAdmin, "", "a", "", 1}));
+  EXPECT_FALSE(*store_->put_first_admin_token({"h2", TokenKind::kAdmin, "", "b", "", 2}));
   EXPECT_FALSE(store_->find_token("h2")->has_value());
 }
 
 TEST_P(StorageTest, DeletesOnlyTheMachinesOwnTokens) {
-  ASSERT_TRUE(store_->put_token({"m1", "machine", "t", "", "host-a", 1}).ok());
-  ASSERT_TRUE(store_->put_token({"m2", "machine", "t", "", "host-b", 1}).ok());
+  ASSERT_TRUE(store_->put_token({"m1", TokenKind::kMachine, "t", "", "host-a", 1}).ok());
+  ASSERT_TRUE(store_->put_token({"m2", TokenKind::kMachine, "t", "", "host-b", 1}).ok());
   ASSERT_TRUE(store_->delete_machine_tokens("host-a").ok());
   EXPECT_FALSE(store_->find_token("m1")->has_value());
   EXPECT_TRUE(store_->find_token("m2")->has_value());

@@ -228,6 +228,8 @@ RunningServer::RunningServer(const std::string& backend, ServeOptions opts) {
   Result<std::string> admin = server_->ensure_admin_token();
   EXPECT_TRUE(admin.ok() && !admin->empty());
   if (admin.ok()) admin_token_ = *admin;
+  Result<bool> key = server_->load_timestamp_key();
+  EXPECT_TRUE(key.ok()) << (key.ok() ? "" : key.error().message);
   Result<int> port = server_->bind();
   EXPECT_TRUE(port.ok()) << (port.ok() ? "" : port.error().message);
   if (!port.ok()) return;
