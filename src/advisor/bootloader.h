@@ -8,17 +8,11 @@
 #include <string_view>
 #include <vector>
 
+#include "advisor/dpkg.h"
 #include "advisor/root.h"
 #include "core/result.h"
 
 namespace nines::advisor {
-
-struct DpkgPackage {
-  std::string name, arch, version;
-};
-
-// Installed packages ("Status: install ok installed") of a dpkg status file.
-std::vector<DpkgPackage> parse_dpkg_status(std::string_view text);
 
 // True for the packages that put a new bootloader on disk: grub*, plus shim-signed.
 bool is_bootloader_package(std::string_view name);
@@ -37,8 +31,8 @@ struct BootloaderFacts {
 // Seconds since the epoch at which the running kernel booted (btime of /proc/stat).
 Result<int64_t> boot_time_unix();
 
-// Fails when the dpkg status file exists but cannot be read; a system without dpkg
-// (no status file) gives no upgrades and a note.
-Result<BootloaderFacts> check_bootloader(const Root& root, int64_t boot_unix);
+// The installed packages come from `status` (read_dpkg_status); a system without dpkg
+// gives no upgrades and a note.
+BootloaderFacts check_bootloader(const Root& root, const DpkgStatus& status, int64_t boot_unix);
 
 }  // namespace nines::advisor

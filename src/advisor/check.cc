@@ -45,9 +45,10 @@ Result<Facts> gather_facts(const CheckOptions& opts) {
   Stopwatch rest;
 
   // 3. Kernel: running against newest installed, livepatches, reboot-required.
-  f.kernel = check_kernel(root, running_kernel());
+  RunningKernel running = running_kernel();
+  if (!opts.uname_v.empty()) running.version = opts.uname_v;
+  f.kernel = check_kernel(root, running);
   f.kernel_livepatches = kernel_livepatches(root);
-  f.kernel_fixes = opts.kernel_fixes;
   f.reboot_required = NINES_TRY(check_reboot_required(root));
 
   // 4. Microcode: the live CPU against ROOT/lib/firmware.
@@ -67,11 +68,19 @@ Result<Facts> gather_facts(const CheckOptions& opts) {
     f.microcode.notes.push_back(cpuinfo.error().message);
   }
 
-  // 5. Bootloader packages changed since boot.
+  // 5. Bootloader packages changed since boot (the dpkg database is read once, here).
   int64_t boot = NINES_TRY(boot_time_unix());
-  f.bootloader = NINES_TRY(check_bootloader(root, boot));
+  DpkgStatus dpkg = NINES_TRY(read_dpkg_status(root));
+  f.bootloader = check_bootloader(root, dpkg, boot);
   spdlog::debug("check: kernel, microcode, bootloader: {:.1f} ms",
                 static_cast<double>(rest.elapsed_ns()) / 1e6);
+
+  // 6. CVE exposure: nothing is read beyond a stat(2) when there is no CVE data.
+  CveContext ctx{root, dpkg, f.processes, f.kernel_livepatches, f.bootloader, f.microcode,
+                 running.version, boot};
+  f.cves = NINES_TRY(check_cves(opts.cve, ctx));
+  if (f.cves.checked)
+    spdlog::debug("check: CVE exposure: {} entries: {:.1f} ms", f.cves.cves.size(), f.cves.ms);
   return f;
 }
 

@@ -452,11 +452,7 @@ std::vector<StaleObject> SourceChecker::check(pid_t pid, Language lang, const st
 
   // When it started, in CLOCK_REALTIME: field 22 of stat, after the ")" of the comm.
   if (!read_prefix(base + "/stat", 4096, &buf)) return stale;
-  size_t rp = buf.rfind(')');
-  if (rp == std::string::npos) return stale;
-  std::vector<std::string_view> fields = split(std::string_view(buf).substr(rp + 2), ' ');
-  if (fields.size() < 20) return stale;
-  std::optional<uint64_t> ticks = parse_u64(fields[19]);
+  std::optional<uint64_t> ticks = stat_start_ticks(buf);
   if (!ticks) return stale;
   // The start is known to a tick: it lies in [floor, floor + tick). A file changed before
   // the start has a time below floor + tick (file times come from a coarse clock, which

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <span>
 
+#include "bundle/bundle.h"
 #include "core/fd.h"
 #include "core/strings.h"
 
@@ -89,7 +90,10 @@ void mark_patched(std::vector<StaleProcess>& procs, const RegistryReader& reader
                          : patch.target_name == name;
         if (match && (!best || patch.version > best->version)) best = &patch;
       }
-      if (best) o.patched_by = best->id;
+      if (best) {
+        o.patched_by = best->id;
+        o.patched_version = best->version;
+      }
     }
   }
 }
@@ -107,11 +111,53 @@ std::vector<KernelLivepatch> kernel_livepatches(const Root& root) {
     auto transition = read_file(dir + "/" + lp.name + "/transition", 64);
     lp.enabled = enabled.ok() && trim(*enabled) == "1";
     lp.transition = transition.ok() && trim(*transition) == "1";
+    std::string params = root.path("/sys/module/" + lp.name + "/parameters");
+    if (auto id = read_file(params + "/nines_id", 4096); id.ok()) lp.id = std::string(trim(*id));
+    if (auto v = read_file(params + "/nines_version", 64); v.ok())
+      lp.version = parse_i64(trim(*v)).value_or(0);
     out.push_back(std::move(lp));
   }
   ::closedir(d);
   std::sort(out.begin(), out.end(),
             [](const KernelLivepatch& a, const KernelLivepatch& b) { return a.name < b.name; });
+  return out;
+}
+
+SignedCves read_signed_cves(const Root& root, const std::string& trust_dir,
+                            std::vector<std::string>* notes) {
+  SignedCves out;
+  std::string dir = root.path("/var/lib/nines/bundles");
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  std::vector<std::string> files;
+  while (dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n.size() > 7 && n.substr(n.size() - 7) == ".bundle") files.emplace_back(n);
+  }
+  ::closedir(d);
+  if (files.empty()) return out;
+  auto trusted = bundle::load_trust_store(trust_dir);
+  if (!trusted.ok()) {
+    notes->push_back(fmt::format("bundles not read: {}", trusted.error().message));
+    return out;
+  }
+  std::sort(files.begin(), files.end());
+  for (const std::string& f : files) {
+    std::string path = dir + "/" + f;
+    auto raw = bundle::read_bundle_file(path);
+    auto b = raw.ok() ? bundle::parse_bundle(*raw) : Result<bundle::Bundle>(raw.error());
+    Status v = b.ok() ? bundle::verify_bundle(*b, *trusted) : Status(b.error());
+    if (!v.ok()) {
+      notes->push_back(fmt::format("{}: not used: {}", path, v.error().message));
+      continue;
+    }
+    std::set<std::string>& cves = out.by_patch[{b->manifest.id, b->manifest.version}];
+    for (const bundle::Cve& c : b->manifest.cves) {
+      cves.insert(c.id);
+      std::string& sev = out.severity[c.id];
+      if (bundle::severity_rank(c.severity) > bundle::severity_rank(sev)) sev = c.severity;
+    }
+  }
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "advisor/exposure.h"
 #include "advisor/root.h"
 #include "advisor/scan.h"
 #include "core/result.h"
@@ -45,9 +46,19 @@ struct KernelLivepatch {
   std::string name;
   bool enabled = false;
   bool transition = false;
+  std::string id;        // nines patch id (module parameter nines_id); "" for others
+  int64_t version = 0;   // its bundle version (nines_version); 0 when unknown
 };
 
-// The livepatches loaded in the kernel (ROOT/sys/kernel/livepatch/NAME/{enabled,transition}).
+// The livepatches loaded in the kernel (ROOT/sys/kernel/livepatch/NAME/{enabled,transition}),
+// with the nines id and version of its module (ROOT/sys/module/NAME/parameters/).
 std::vector<KernelLivepatch> kernel_livepatches(const Root& root);
+
+// The CVEs named by the signed manifests of the bundles the agent keeps
+// (ROOT/var/lib/nines/bundles/*.bundle), each verified against the trust store
+// `trust_dir` (on this machine); what cannot be verified is skipped with a note. Reads
+// nothing when the folder does not exist.
+SignedCves read_signed_cves(const Root& root, const std::string& trust_dir,
+                            std::vector<std::string>* notes);
 
 }  // namespace nines::advisor

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <tuple>
 
 #include <fmt/ranges.h>
 
@@ -33,6 +34,95 @@ std::string clean(std::string s) {
   return s;
 }
 
+// "cves": one entry per CVE and package; "cve": where the data came from and the counts.
+void cves_to_json(const CveFacts& c, nlohmann::json& j) {
+  using nlohmann::json;
+  json cves = json::array();
+  for (const CveExposure& x : c.cves) {
+    json procs = json::array();
+    for (const CveProcess& p : x.processes) {
+      json jp = {{"pid", p.pid}, {"unit", p.unit}};
+      if (!p.runs_version.empty()) jp["runs_version"] = p.runs_version;
+      procs.push_back(std::move(jp));
+    }
+    json e = {{"id", x.id},
+              {"package", x.package},
+              {"severity", x.severity},
+              {"state", cve_state_name(x.state)},
+              {"fixed_version", x.fixed_version},
+              {"installed_version", x.installed_version},
+              {"processes", procs}};
+    if (!x.livepatches.empty()) e["livepatches"] = x.livepatches;
+    cves.push_back(std::move(e));
+  }
+  j["cves"] = cves;
+  json counts = json::array();
+  for (const auto& [key, n] : exposure_counts(c.cves))
+    counts.push_back({{"state", cve_state_name(key.first)}, {"severity", key.second}, {"count", n}});
+  j["cve"] = {{"checked", c.checked},
+              {"data", c.data_file},
+              {"release", c.release},
+              {"running_kernel_version", c.running_kernel_version},
+              {"counts", counts},
+              {"notes", c.notes},
+              {"ms", c.ms}};
+}
+
+// "STATE SEVERITY COUNT" rows in the summaries' order: states as the enum lists them,
+// severities from critical down.
+std::vector<std::tuple<CveState, std::string, size_t>> cve_rows(const CveFacts& c) {
+  std::vector<std::tuple<CveState, std::string, size_t>> rows;
+  auto counts = exposure_counts(c.cves);
+  for (CveState s : kAllCveStates)
+    for (const char* sev : kSeverities)
+      if (auto it = counts.find({s, sev}); it != counts.end()) rows.emplace_back(s, sev, it->second);
+  return rows;
+}
+
+// The CVE summary of the text output: counts by state and severity, then the CVEs that
+// an action removes (restart, reboot), with their processes.
+std::string render_cve_text(const CveFacts& c) {
+  std::string out;
+  if (!c.checked) {
+    for (const std::string& n : c.notes) out += fmt::format("CVEs: {}\n", n);
+    return out;
+  }
+  auto rows = cve_rows(c);
+  out += fmt::format("CVEs ({} data, {}):{}\n", c.release, c.data_file,
+                     rows.empty() ? " none exposed" : "");
+  std::string line;
+  CveState last = CveState::kUnfixed;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto& [state, severity, n] = rows[i];
+    if (i == 0 || state != last) {
+      if (!line.empty()) out += line + "\n";
+      line = fmt::format("  {}: ", cve_state_name(state));
+    } else {
+      line += ", ";
+    }
+    line += fmt::format("{} {}", n, severity);
+    last = state;
+  }
+  if (!line.empty()) out += line + "\n";
+  constexpr size_t kListed = 20;  // a pending kernel can carry hundreds: JSON has them all
+  size_t actionable = 0;
+  for (const CveExposure& x : c.cves) {
+    if (x.state != CveState::kRestartNeeded && x.state != CveState::kRebootNeeded) continue;
+    if (++actionable > kListed) continue;
+    std::vector<std::string> procs;
+    for (const CveProcess& p : x.processes)
+      procs.push_back(p.unit.empty() ? fmt::format("pid {}", p.pid)
+                                     : fmt::format("pid {} ({})", p.pid, p.unit));
+    out += fmt::format("  - {} {} ({}, fixed in {}): {}{}\n", x.id, x.package, x.severity,
+                       x.fixed_version, cve_state_name(x.state),
+                       procs.empty() ? "" : fmt::format(": {}", fmt::join(procs, ", ")));
+  }
+  if (actionable > kListed)
+    out += fmt::format("  - and {} more (--format json lists every CVE)\n", actionable - kListed);
+  for (const std::string& n : c.notes) out += fmt::format("  note: {}\n", n);
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json to_json(const Facts& f, const Verdict& v) {
@@ -58,7 +148,7 @@ nlohmann::json to_json(const Facts& f, const Verdict& v) {
   for (const KernelLivepatch& lp : f.kernel_livepatches)
     lps.push_back({{"name", lp.name}, {"enabled", lp.enabled}, {"transition", lp.transition}});
   json fixes = json::array();
-  for (const KernelFix& k : f.kernel_fixes)
+  for (const KernelFix& k : f.cves.kernel_fixes)
     fixes.push_back({{"id", k.id}, {"severity", k.severity}, {"covered", k.covered}});
   j["kernel"] = {
       {"status", kernel_status_name(f.kernel.status)},
@@ -120,6 +210,7 @@ nlohmann::json to_json(const Facts& f, const Verdict& v) {
                      {"objects", objs}});
   }
   j["processes"] = procs;
+  cves_to_json(f.cves, j);
   j["scan"] = {{"processes", f.scanned_processes}, {"mappings", f.scanned_mappings},
                {"interpreted", f.interpreted},     {"source_files", f.source_files},
                {"vanished", f.vanished},           {"ms", f.scan_ms}};
@@ -162,6 +253,8 @@ std::string render_batch(const Facts& f, const Verdict& v, const std::string& ve
       if (std::find(ids.begin(), ids.end(), o.patched_by) == ids.end()) ids.push_back(o.patched_by);
     out += fmt::format("NINES-PATCHED: {}={}:{}\n", clean(p->comm), pid, fmt::join(ids, ","));
   }
+  for (const auto& [state, severity, n] : cve_rows(f.cves))
+    out += fmt::format("NINES-CVE: {} {} {}\n", cve_state_name(state), severity, n);
   return out;
 }
 
@@ -208,6 +301,7 @@ std::string render_text(const Facts& f, const Verdict& v) {
             fmt::format("  - pid {} ({}): {} patched by {}\n", pid, p->comm, o.path, o.patched_by);
     }
   }
+  out += render_cve_text(f.cves);
   for (const std::string& n : v.notes) out += fmt::format("Note: {}\n", n);
   for (const std::string& w : f.warnings) out += fmt::format("Warning: {}\n", w);
   return out;

@@ -110,6 +110,11 @@ class Scanner {
  public:
   explicit Scanner(const ScanOptions& opts) : proc_(opts.proc), use_query_(opts.procmap_query) {
     self_view_ = view_of("self");
+    struct timespec rt {}, bt {};
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_BOOTTIME, &bt);
+    boot_realtime_ns_ = (rt.tv_sec - bt.tv_sec) * 1'000'000'000ll + (rt.tv_nsec - bt.tv_nsec);
+    if (long hz = sysconf(_SC_CLK_TCK); hz > 0) tick_ns_ = 1'000'000'000 / hz;
     if (opts.interpreters) {
       SourceLimits limits;
       limits.max_files = opts.interp_max_files;
@@ -184,7 +189,14 @@ class Scanner {
     std::optional<StaleObject> stale;
   };
 
+  // Seconds since the epoch of a start time in ticks since boot.
+  int64_t start_unix(uint64_t ticks) const {
+    return (boot_realtime_ns_ + static_cast<int64_t>(ticks) * tick_ns_) / 1'000'000'000;
+  }
+
   std::string proc_;
+  int64_t boot_realtime_ns_ = 0;  // CLOCK_REALTIME at boot
+  int64_t tick_ns_ = 10'000'000;
   View self_view_;
   bool use_query_ = true;
   std::map<std::tuple<uint64_t, uint64_t, uint64_t, std::string>, FileId> cache_;
@@ -439,10 +451,22 @@ Result<std::optional<StaleProcess>> Scanner::scan(pid_t pid, size_t* mappings, O
     proc.cgroup = std::string(systemd_cgroup(small_buf_));
   }
   if (pid == 1) proc.owner = Owner{OwnerKind::kManager, "systemd-manager", -1};
+  snprintf(path, sizeof path, "%s/%d/stat", proc_.c_str(), pid);
+  if (read_proc_file(path, small_buf_) == 0) {
+    if (auto ticks = stat_start_ticks(small_buf_)) proc.start_unix = start_unix(*ticks);
+  }
   return std::optional<StaleProcess>(std::move(proc));
 }
 
 }  // namespace
+
+std::optional<uint64_t> stat_start_ticks(std::string_view stat) {
+  size_t rp = stat.rfind(')');
+  if (rp == std::string_view::npos || rp + 2 > stat.size()) return std::nullopt;
+  std::vector<std::string_view> fields = split(stat.substr(rp + 2), ' ');
+  if (fields.size() < 20) return std::nullopt;
+  return parse_u64(fields[19]);
+}
 
 const char* stale_kind_name(StaleKind k) {
   return k == StaleKind::kDeleted ? "deleted" : "replaced";

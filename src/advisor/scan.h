@@ -39,6 +39,11 @@ struct MapsLine {
 // embedded spaces and a kernel " (deleted)" suffix.
 std::optional<MapsLine> parse_maps_line(std::string_view line);
 
+// Field 22 of the text of /proc/PID/stat: when the process started, in clock ticks since
+// boot. Read after the last ")", which ends the comm (a comm may hold spaces and
+// parentheses). nullopt when malformed.
+std::optional<uint64_t> stat_start_ticks(std::string_view stat);
+
 enum class StaleKind { kDeleted, kReplaced };
 const char* stale_kind_name(StaleKind k);  // "deleted" | "replaced"
 
@@ -49,6 +54,7 @@ struct StaleObject {
   bool is_executable = false;  // the process's main program (/proc/PID/exe)
   std::string map_file;        // /proc/PID/map_files/START-END of one mapping of it
   std::string patched_by;      // id of the nines patch that covers it in memory, if any
+  int64_t patched_version = 0; // ... and its version
   std::string build_id;        // hex, filled only when a registry had to be consulted
   // Set for a source file of an interpreted program ("python", "perl", "ruby"): not a
   // mapping, but a file read at start and changed since (kReplaced: its ctime is later
@@ -88,6 +94,8 @@ struct StaleProcess {
   // Runs code from executable memory that is no file on disk (anonymous, memfd): a JIT,
   // or nines patch code. Only such a process can carry a nines registry.
   bool anonymous_code = false;
+  // When it started, in seconds since the epoch (rounded down); 0 when unknown.
+  int64_t start_unix = 0;
 
   // True when every stale object is covered by a nines patch applied in memory.
   bool fully_patched() const;

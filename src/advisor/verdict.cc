@@ -6,8 +6,6 @@
 #include <cctype>
 #include <set>
 
-#include <nlohmann/json.hpp>
-
 #include "core/clock.h"
 #include "core/strings.h"
 
@@ -19,6 +17,9 @@ std::string lower(std::string_view s) {
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
+
+// A pending kernel may carry hundreds of fixes: the reason names the first ones.
+constexpr size_t kNamedKernelFixes = 10;
 
 bool severe(std::string_view severity) {
   std::string s = lower(severity);
@@ -47,38 +48,6 @@ void sort_unique(std::vector<T>& v) {
 }
 
 }  // namespace
-
-Result<std::vector<KernelFix>> kernel_fixes_from_json(std::string_view text) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded()) return make_error("kernel fixes: not valid JSON");
-  if (!j.is_array()) return make_error("kernel fixes: expected a JSON array of fixes");
-  std::vector<KernelFix> out;
-  for (size_t i = 0; i < j.size(); ++i) {
-    const nlohmann::json& e = j[i];
-    if (!e.is_object() || !e.contains("id") || !e["id"].is_string())
-      return make_error("kernel fixes: [{}].id: missing or not a string", i);
-    KernelFix f;
-    f.id = e["id"].get<std::string>();
-    if (e.contains("severity")) {
-      if (!e["severity"].is_string())
-        return make_error("kernel fixes: [{}].severity: not a string", i);
-      f.severity = lower(e["severity"].get<std::string>());
-      if (f.severity != "critical" && f.severity != "high" && f.severity != "medium" &&
-          f.severity != "low" && !f.severity.empty())
-        return make_error(
-            "kernel fixes: [{}].severity: '{}' is not one of critical, high, "
-            "medium, low",
-            i, f.severity);
-    }
-    if (e.contains("covered")) {
-      if (!e["covered"].is_boolean())
-        return make_error("kernel fixes: [{}].covered: not a boolean", i);
-      f.covered = e["covered"].get<bool>();
-    }
-    out.push_back(std::move(f));
-  }
-  return out;
-}
 
 const char* reboot_name(Reboot r) {
   switch (r) {
@@ -221,11 +190,16 @@ Verdict decide(const Facts& f) {
     for (const KernelLivepatch& lp : f.kernel_livepatches)
       if (lp.enabled) live.push_back(lp.name);
     std::vector<std::string> need;  // fixes a livepatch does not carry until the window
-    for (const KernelFix& fix : f.kernel_fixes)
-      if (!fix.covered || !severe(fix.severity))
+    size_t needed = 0;
+    for (const KernelFix& fix : f.cves.kernel_fixes) {
+      if (fix.covered && severe(fix.severity)) continue;
+      if (++needed <= kNamedKernelFixes)
         need.push_back(fmt::format("{} ({}{})", fix.id,
                                    fix.severity.empty() ? "unrated" : fix.severity,
                                    fix.covered ? "" : ", not live-patched"));
+    }
+    if (needed > kNamedKernelFixes)
+      need.push_back(fmt::format("and {} more", needed - kNamedKernelFixes));
     for (const std::string& k : kernel_pending) {
       if (live.empty())
         v.reboot_reasons.push_back(k);

@@ -2,7 +2,9 @@
 //
 // The rule (issue 5): updates to glibc or another libc, to CPU microcode, to the
 // bootloader, and kernel fixes rated medium or lower need a reboot; critical and high
-// kernel fixes are covered by an applied kernel livepatch until the next reboot window;
+// kernel fixes are covered by an applied kernel livepatch until the next reboot window
+// (which fixes the pending kernel carries, their ratings and coverage come from the CVE
+// data: exposure.h);
 // other libraries need only their services restarted. Objects that nines patched in
 // memory need nothing for the fixes their patch covers.
 #pragma once
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "advisor/bootloader.h"
+#include "advisor/exposure.h"
 #include "advisor/kernel.h"
 #include "advisor/livepatch.h"
 #include "advisor/microcode.h"
@@ -22,26 +25,14 @@
 
 namespace nines::advisor {
 
-// A fix that the newer installed kernel carries, when its severity is known (from the
-// kernel bundles nines has seen). `covered`: an applied kernel livepatch carries it too.
-struct KernelFix {
-  std::string id;        // "CVE-2026-1234"
-  std::string severity;  // "critical" | "high" | "medium" | "low" | ""
-  bool covered = false;
-};
-
-// Reads known kernel fixes from JSON: [{"id": "CVE-2026-1", "severity": "high",
-// "covered": true}, ...]. Errors name the element and the field.
-Result<std::vector<KernelFix>> kernel_fixes_from_json(std::string_view text);
-
 // Everything the checks found; the input of decide() and of the reports.
 struct Facts {
   KernelFacts kernel;
   RebootRequired reboot_required;
   std::vector<KernelLivepatch> kernel_livepatches;
-  std::vector<KernelFix> kernel_fixes;
   MicrocodeFacts microcode;
   BootloaderFacts bootloader;
+  CveFacts cves;  // CVE exposure; its kernel_fixes rate the kernel part of the verdict
   std::vector<StaleProcess> processes;
   size_t scanned_processes = 0, scanned_mappings = 0, vanished = 0;
   size_t interpreted = 0, source_files = 0;  // interpreter processes, their sources looked at

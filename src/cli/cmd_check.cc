@@ -19,7 +19,9 @@ struct CheckArgs {
   std::string format = "text";
   std::string root = "/";
   std::string cpuinfo = "/proc/cpuinfo";
-  std::string kernel_fixes;
+  std::string cve_data;
+  std::string trust;
+  std::string uname_v;
   bool restart = false;
   bool dry_run = false;
   std::string restart_command = "systemctl restart";
@@ -49,17 +51,9 @@ int run_check(const CheckArgs& a) {
   CheckOptions opts;
   opts.root = a.root;
   opts.cpuinfo = a.cpuinfo;
-  if (!a.kernel_fixes.empty()) {
-    auto text = read_file(a.kernel_fixes, 16u << 20);
-    auto fixes =
-        text.ok() ? kernel_fixes_from_json(*text) : Result<std::vector<KernelFix>>(text.error());
-    if (!fixes.ok()) {
-      std::fprintf(stderr, "nines check: read %s: %s\n", a.kernel_fixes.c_str(),
-                   fixes.error().message.c_str());
-      return kExitError;
-    }
-    opts.kernel_fixes = *fixes;
-  }
+  opts.cve.data_file = a.cve_data;
+  opts.cve.trust_dir = a.trust;
+  opts.uname_v = a.uname_v;
   auto facts = gather_facts(opts);
   if (!facts.ok()) {
     std::fprintf(stderr, "nines check: %s\n", facts.error().message.c_str());
@@ -118,9 +112,15 @@ Runner setup_check(CLI::App& app) {
                  "Read /boot, /lib/firmware, /var/lib/dpkg, /var/run, /sys/kernel/livepatch "
                  "under DIR (processes always come from /proc)");
   app.add_option("--cpuinfo", a->cpuinfo, "Read the CPU from this file instead of /proc/cpuinfo");
-  app.add_option("--kernel-fixes", a->kernel_fixes,
-                 "JSON list of the pending kernel's fixes [{id, severity, covered}] (from "
-                 "bundles): rates the kernel part of the reboot verdict");
+  app.add_option("--cve-data", a->cve_data,
+                 "Debian security tracker JSON: which CVEs this machine runs (default: the "
+                 "agent's copy, ROOT/var/lib/nines/cve-data.json, when there is one)");
+  app.add_option("--trust", a->trust,
+                 "Publisher keys for the bundles whose manifests name CVEs (default "
+                 "ROOT/etc/nines/trusted-keys.d)");
+  app.add_option("--uname-v", a->uname_v,
+                 "The running kernel's build string as `uname -v` prints it (checking a "
+                 "saved state)");
   app.add_flag("--restart", a->restart, "Restart the systemd units that run outdated code");
   app.add_flag("--dry-run", a->dry_run, "With --restart: print the plan, run nothing");
   app.add_option("--restart-command", a->restart_command,

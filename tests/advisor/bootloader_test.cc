@@ -31,6 +31,13 @@ void touch(const std::string& path, int64_t when) {
   utime(path.c_str(), &t);
 }
 
+// Reads the dpkg database once, as gather_facts does, then checks the bootloader.
+Result<BootloaderFacts> check_at(const std::string& dir, int64_t boot) {
+  Root root(dir);
+  DpkgStatus status = NINES_TRY(read_dpkg_status(root));
+  return check_bootloader(root, status, boot);
+}
+
 TEST(DpkgStatus, OnlyInstalledPackages) {
   auto pkgs = parse_dpkg_status(kStatus);
   ASSERT_EQ(pkgs.size(), 3u);
@@ -47,7 +54,7 @@ TEST(CheckBootloader, GrubUpgradedAfterBootIsReported) {
   touch(d / "var/lib/dpkg/info/grub-pc.list", boot + 60);            // upgraded after boot
   touch(d / "var/lib/dpkg/info/grub-common:amd64.list", boot - 60);  // before boot
   touch(d / "var/lib/dpkg/info/openssl:amd64.list", boot + 60);      // not a bootloader
-  auto f = check_bootloader(Root(d.path()), boot);
+  auto f = check_at(d.path(), boot);
   ASSERT_TRUE(f.ok()) << f.error().message;
   ASSERT_EQ(f->upgraded.size(), 1u);
   EXPECT_EQ(f->upgraded[0].package, "grub-pc");
@@ -61,14 +68,14 @@ TEST(CheckBootloader, NothingChangedSinceBoot) {
   int64_t boot = unix_now() - 60;
   touch(d / "var/lib/dpkg/info/grub-pc.list", boot - 86400);
   touch(d / "var/lib/dpkg/info/grub-common.list", boot - 86400);
-  auto f = check_bootloader(Root(d.path()), boot);
+  auto f = check_at(d.path(), boot);
   ASSERT_TRUE(f.ok());
   EXPECT_TRUE(f->upgraded.empty());
 }
 
 TEST(CheckBootloader, NoDpkgIsANoteNotAnError) {
   TempDir d;
-  auto f = check_bootloader(Root(d.path()), 0);
+  auto f = check_at(d.path(), 0);
   ASSERT_TRUE(f.ok());
   EXPECT_FALSE(f->notes.empty());
 }
@@ -76,7 +83,7 @@ TEST(CheckBootloader, NoDpkgIsANoteNotAnError) {
 TEST(CheckBootloader, UnreadableStatusIsAnErrorNamingTheFile) {
   TempDir d;
   mkdirs(d / "var/lib/dpkg/status");  // a folder where the file should be
-  auto f = check_bootloader(Root(d.path()), 0);
+  auto f = check_at(d.path(), 0);
   ASSERT_FALSE(f.ok());
   EXPECT_NE(f.error().message.find("var/lib/dpkg/status"), std::string::npos) << f.error().message;
 }

@@ -104,16 +104,16 @@ std::vector<Case> cases() {
   {
     Facts f = kernel_pending();
     live_patched(f);
-    f.kernel_fixes = {{"CVE-2026-1", "critical", true}, {"CVE-2026-2", "high", true}};
+    f.cves.kernel_fixes = {{"CVE-2026-1", "critical", true}, {"CVE-2026-2", "high", true}};
     c.push_back({"critical+high covered: deferred", f, Reboot::kYesKernelLivepatchesApplied, 2,
                  "live-patched"});
-    f.kernel_fixes.push_back({"CVE-2026-3", "medium", false});
+    f.cves.kernel_fixes.push_back({"CVE-2026-3", "medium", false});
     c.push_back({"a medium kernel fix: reboot", f, Reboot::kYes, 2, "CVE-2026-3 (medium"});
   }
   {
     Facts f = kernel_pending();
     live_patched(f);
-    f.kernel_fixes = {{"CVE-2026-9", "critical", false}};
+    f.cves.kernel_fixes = {{"CVE-2026-9", "critical", false}};
     c.push_back({"critical not covered: reboot", f, Reboot::kYes, 2, "not live-patched"});
   }
   {
@@ -198,19 +198,17 @@ TEST(Decide, PartlyPatchedProcessStillNeedsARestartAndSaysWhichPart) {
   EXPECT_NE(v.restart_reasons[0].find("patched in memory by foo-fix-2"), std::string::npos);
 }
 
-TEST(KernelFixesFromJson, ReadsFixesAndNamesTheBadField) {
-  auto ok = kernel_fixes_from_json(
-      R"([{"id":"CVE-2026-1","severity":"High","covered":true},{"id":"CVE-2026-2"}])");
-  ASSERT_TRUE(ok.ok()) << ok.error().message;
-  ASSERT_EQ(ok->size(), 2u);
-  EXPECT_EQ((*ok)[0].severity, "high");
-  EXPECT_TRUE((*ok)[0].covered);
-  EXPECT_FALSE((*ok)[1].covered);
-  auto bad = kernel_fixes_from_json(R"([{"id":"CVE-1","severity":"urgent"}])");
-  ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.error().message.find("[0].severity"), std::string::npos) << bad.error().message;
-  EXPECT_FALSE(kernel_fixes_from_json("{").ok());
-  EXPECT_FALSE(kernel_fixes_from_json(R"({"id":"x"})").ok());
+TEST(Decide, ManyKernelFixesAreNamedUpToTenThenCounted) {
+  Facts f = kernel_pending();
+  live_patched(f);
+  for (int i = 0; i < 25; ++i)
+    f.cves.kernel_fixes.push_back({fmt::format("CVE-2026-{}", 100 + i), "medium", false});
+  Verdict v = decide(f);
+  ASSERT_EQ(v.reboot, Reboot::kYes);
+  ASSERT_EQ(v.reboot_reasons.size(), 1u);
+  EXPECT_NE(v.reboot_reasons[0].find("CVE-2026-109 (medium"), std::string::npos);
+  EXPECT_EQ(v.reboot_reasons[0].find("CVE-2026-110"), std::string::npos);
+  EXPECT_NE(v.reboot_reasons[0].find("and 15 more"), std::string::npos) << v.reboot_reasons[0];
 }
 
 }  // namespace
