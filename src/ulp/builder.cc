@@ -73,6 +73,41 @@ static std::optional<uint64_t> file_offset(const elf::ElfFile& f, uint64_t vaddr
   return std::nullopt;
 }
 
+std::string entry_bytes(const elf::ElfFile& target, uint64_t vaddr) {
+  if (auto off = file_offset(target, vaddr); off && *off < target.bytes().size())
+    return std::string(target.bytes().substr(*off, 16));
+  return "";
+}
+
+Status check_loadable(const elf::ElfFile& so) {
+  for (const auto& seg : so.segments())
+    if (seg.type == PT_TLS)
+      return make_error("nines build: the patch defines thread-local variables; not supported");
+  for (const auto& r : so.dynamic_relocs()) {
+    switch (r.type) {
+      case R_X86_64_NONE: case R_X86_64_RELATIVE: case R_X86_64_64:
+      case R_X86_64_GLOB_DAT: case R_X86_64_JUMP_SLOT:
+        break;
+      default:
+        return make_error("nines build: the patch needs relocation type {} ({}), which the "
+                          "loader does not apply (thread-local or copy relocations?)",
+                          r.type, r.sym_name.empty() ? "no symbol" : r.sym_name);
+    }
+  }
+  return {};
+}
+
+Status embed_meta(const std::string& so_path, const PatchMeta& meta, const std::string& output) {
+  std::string meta_path = output + ".meta.json";
+  NINES_CHECK(write_file_atomic(meta_path, meta_to_json(meta).dump(2)));
+  auto added = run_checked({"objcopy", "--add-section", std::string(kMetaSection) + "=" + meta_path,
+                            "--set-section-flags", std::string(kMetaSection) + "=readonly",
+                            so_path, output});
+  unlink(meta_path.c_str());
+  if (!added) return added.error().wrap("nines build: embedding the metadata");
+  return {};
+}
+
 Status check_replaceable(const elf::Symbol& sym, const std::string& name, const std::string& object,
                          const std::string& entry, const std::vector<std::string>& ifunc_candidates) {
   if (sym.type == STT_GNU_IFUNC) {
@@ -138,9 +173,7 @@ Result<PatchMeta> build_patch(const BuildOptions& opts) {
   for (const auto& [old_name, new_name] : *pairs) {
     auto sym = tsyms.find(old_name, opts.target);
     if (!sym) return fail(sym.error().wrap("nines build"));
-    std::string entry;
-    if (auto off = file_offset(*target, sym->value); off && *off < target->bytes().size())
-      entry = std::string(target->bytes().substr(*off, 16));
+    std::string entry = entry_bytes(*target, sym->value);
     std::vector<std::string> cands;
     if (sym->type == STT_GNU_IFUNC) cands = tsyms.functions_like(old_name);
     auto ok = check_replaceable(*sym, old_name, opts.target, entry, cands);
@@ -152,28 +185,10 @@ Result<PatchMeta> build_patch(const BuildOptions& opts) {
   }
 
   // Refuse what the loader does not do, now rather than at apply time.
-  for (const auto& seg : so->segments())
-    if (seg.type == PT_TLS) return fail(make_error("nines build: the patch defines thread-local variables; not supported"));
-  for (const auto& r : so->dynamic_relocs()) {
-    switch (r.type) {
-      case R_X86_64_NONE: case R_X86_64_RELATIVE: case R_X86_64_64:
-      case R_X86_64_GLOB_DAT: case R_X86_64_JUMP_SLOT:
-        break;
-      default:
-        return fail(make_error("nines build: the patch needs relocation type {} ({}), which the "
-                               "loader does not apply (thread-local or copy relocations?)",
-                               r.type, r.sym_name.empty() ? "no symbol" : r.sym_name));
-    }
-  }
-
-  std::string meta_path = opts.output + ".meta.json";
-  NINES_CHECK(write_file_atomic(meta_path, meta_to_json(meta).dump(2)));
-  auto added = run_checked({"objcopy", "--add-section", std::string(kMetaSection) + "=" + meta_path,
-                            "--set-section-flags", std::string(kMetaSection) + "=readonly", tmp,
-                            opts.output});
-  unlink(meta_path.c_str());
+  if (auto ok = check_loadable(*so); !ok) return fail(ok.error());
+  auto embedded = embed_meta(tmp, meta, opts.output);
   unlink(tmp.c_str());
-  if (!added) return added.error().wrap("nines build: embedding the metadata");
+  if (!embedded) return embedded.error();
   return meta;
 }
 

@@ -33,6 +33,16 @@ Result<std::string> find_include_dir();
 // or when the compiler fails.
 Result<PatchMeta> build_patch(const BuildOptions& opts);
 
+// The first 16 bytes of the target at `vaddr` (from its file), "" when outside PT_LOAD.
+std::string entry_bytes(const elf::ElfFile& target, uint64_t vaddr);
+
+// Refuses a linked patch object the loader could not map: thread-local variables,
+// dynamic relocation types other than RELATIVE, 64, GLOB_DAT and JUMP_SLOT.
+Status check_loadable(const elf::ElfFile& so);
+
+// Writes `output`: the linked patch object at `so_path` with `meta` as its .nines.meta.
+Status embed_meta(const std::string& so_path, const PatchMeta& meta, const std::string& output);
+
 // Checks a replacement against the target's symbol and bytes; used by the builder.
 // `entry` are the first bytes of the function in the target.
 Status check_replaceable(const elf::Symbol& sym, const std::string& name, const std::string& object,

@@ -133,6 +133,23 @@ Result<LinkedImage> link_image(const PatchObject& patch, uint64_t base, ProcessV
         return make_error("patch object: relocation type {} is not supported", r.type);
     }
   }
+  // Places that hold addresses in the target (generated patches): exact offsets, bound to
+  // the target's build-id, applied after the dynamic relocations they may overwrite.
+  for (const auto& tr : patch.meta.target_relocs) {
+    uint64_t s = target.base + tr.target_offset + static_cast<uint64_t>(tr.addend);
+    if (tr.kind == TargetReloc::Kind::kAbs64) {
+      NINES_CHECK(put64(tr.offset, s));
+      continue;
+    }
+    int64_t rel = static_cast<int64_t>(s - (img.load_bias + tr.offset));
+    if (rel < INT32_MIN || rel > INT32_MAX)
+      return make_error("patch relocation to '{}' at {:#x}: the target is out of rel32 reach",
+                        tr.symbol, tr.offset);
+    if (tr.offset < lo || tr.offset - lo + 4 > img.bytes.size())
+      return make_error("patch relocation at {:#x} lies outside the image", tr.offset);
+    int32_t v = static_cast<int32_t>(rel);
+    std::memcpy(img.bytes.data() + (tr.offset - lo), &v, 4);
+  }
   return img;
 }
 

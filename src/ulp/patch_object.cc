@@ -22,9 +22,19 @@ json meta_to_json(const PatchMeta& m) {
     fns.push_back({{"name", f.name}, {"replacement", f.replacement},
                    {"target_offset", f.target_offset}, {"target_size", f.target_size},
                    {"replacement_offset", f.replacement_offset}});
-  return {{"format", 1}, {"kind", "userspace"}, {"id", m.id},
-          {"target", {{"name", m.target_name}, {"build_id", m.target_build_id}}},
-          {"functions", fns}};
+  json j = {{"format", 1}, {"kind", "userspace"}, {"id", m.id},
+            {"target", {{"name", m.target_name}, {"build_id", m.target_build_id}}},
+            {"functions", fns}};
+  if (!m.target_relocs.empty()) {
+    json rel = json::array();
+    for (const auto& r : m.target_relocs)
+      rel.push_back({{"offset", r.offset},
+                     {"type", r.kind == TargetReloc::Kind::kPc32 ? "pc32" : "abs64"},
+                     {"symbol", r.symbol}, {"target_offset", r.target_offset},
+                     {"addend", r.addend}});
+    j["target_relocs"] = rel;
+  }
+  return j;
 }
 
 Result<PatchMeta> meta_from_json(const json& j) {
@@ -63,6 +73,25 @@ Result<PatchMeta> meta_from_json(const json& j) {
     fp.target_size = NINES_TRY(u64(f, "target_size"));
     fp.replacement_offset = NINES_TRY(u64(f, "replacement_offset"));
     m.functions.push_back(std::move(fp));
+  }
+  if (j.contains("target_relocs")) {
+    const json& rel = j["target_relocs"];
+    if (!rel.is_array() || rel.size() > (1u << 20))
+      return make_error("patch metadata: 'target_relocs' must be an array of at most 2^20 entries");
+    for (const auto& r : rel) {
+      TargetReloc tr;
+      tr.offset = NINES_TRY(u64(r, "offset"));
+      std::string type = NINES_TRY(str(r, "type"));
+      if (type == "pc32") tr.kind = TargetReloc::Kind::kPc32;
+      else if (type == "abs64") tr.kind = TargetReloc::Kind::kAbs64;
+      else return make_error("patch metadata: target_relocs type '{}' is not pc32 or abs64", type);
+      tr.symbol = NINES_TRY(str(r, "symbol"));
+      tr.target_offset = NINES_TRY(u64(r, "target_offset"));
+      if (!r.contains("addend") || !r["addend"].is_number_integer())
+        return make_error("patch metadata: field 'addend' missing or not an integer");
+      tr.addend = r["addend"].get<int64_t>();
+      m.target_relocs.push_back(std::move(tr));
+    }
   }
   return m;
 }
