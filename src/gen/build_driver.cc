@@ -164,6 +164,12 @@ static Result<std::vector<Invocation>> read_records(const std::string& dir) {
   return out;
 }
 
+// The permission bits of a file, to write it back as it was (0644 when absent).
+static int file_mode(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 07777) : 0644;
+}
+
 static constexpr const char* kWrapperVersion = "nines-gen-wrapper-1";
 
 // FNV-1a: a cache key, not a security boundary (the cache is root's).
@@ -233,7 +239,7 @@ Result<BuildDriver> BuildDriver::prepare(const DriverOptions& opts) {
 }
 
 BuildDriver::~BuildDriver() {
-  if (!applied_.empty()) (void)restore();
+  if (!saved_.empty()) (void)restore();
 }
 
 std::optional<BuildRecord> BuildDriver::cached_original() const {
@@ -275,28 +281,67 @@ Result<BuildRecord> BuildDriver::build(const std::string& label) {
   return rec;
 }
 
-Status BuildDriver::apply_diff(const std::string& diff_text, const std::string& name) {
-  std::string path = fmt::format("{}/applied-{}.diff", home_, applied_.size());
-  NINES_CHECK(write_file_atomic(path, diff_text));
+Result<UnifiedDiff> BuildDriver::apply_diff(const std::string& diff_text, const std::string& name) {
+  UnifiedDiff parsed = NINES_TRY(parse_unified_diff(diff_text, name));
+  for (const auto& f : parsed.files) {
+    std::string path = tree_ + "/" + f.path;
+    std::optional<std::string> content;
+    if (fs::exists(path)) content = NINES_TRY(read_file(path, 256u << 20));
+    if (!saved_.count(f.path)) saved_[f.path] = content;
+    // The C files as the diffs make them, without our #line directives.
+    if (raw_.count(f.path) && content) NINES_CHECK(write_file_atomic(path, raw_[f.path], file_mode(path)));
+  }
   if (cached()) NINES_CHECK(write_file_atomic(home_ + "/dirty", "diffs applied\n"));
+  std::string diff_path = home_ + "/current.diff";
+  NINES_CHECK(write_file_atomic(diff_path, diff_text));
   auto r = NINES_TRY(run_process({"patch", "-p1", "--batch", "--forward", "--no-backup-if-mismatch",
-                                  "-r", "-", "-i", path, "-d", tree_}));
+                                  "-r", "-", "-i", diff_path, "-d", tree_}));
   if (r.exit_code != 0)
     return make_error("{} does not apply to the source tree:\n{}", name, r.output);
-  applied_.push_back(path);
-  return {};
+
+  // Each C file changed so far: the fresh diff from its original to what the diffs made
+  // of it, rewritten with #line directives, makes the file that is compiled.
+  UnifiedDiff fresh;
+  fresh.name = name;
+  for (const auto& [rel, orig] : saved_) {
+    if (!is_c_source(rel) && !is_c_header(rel)) continue;
+    std::string path = tree_ + "/" + rel;
+    if (!orig || !fs::exists(path)) continue;
+    std::string raw = NINES_TRY(read_file(path, 256u << 20));
+    raw_[rel] = raw;
+    std::string orig_path = home_ + "/orig.c";
+    NINES_CHECK(write_file_atomic(orig_path, *orig));
+    auto d = NINES_TRY(run_process({"diff", "-u", "--label", "a/" + rel, "--label", "b/" + rel,
+                                    orig_path, path}));
+    if (d.exit_code == 0) continue;
+    if (d.exit_code != 1) return make_error("diff {} failed: {}", rel, d.output);
+    UnifiedDiff file_diff = with_line_directives(NINES_TRY(parse_unified_diff(d.output, name)));
+    NINES_CHECK(write_file_atomic(path, *orig, file_mode(path)));
+    NINES_CHECK(write_file_atomic(diff_path, file_diff.text()));
+    auto again = NINES_TRY(run_process({"patch", "-p1", "--batch", "--no-backup-if-mismatch",
+                                        "-r", "-", "-i", diff_path, "-d", tree_}));
+    if (again.exit_code != 0)
+      return make_error("{}: the line directives for {} do not apply:\n{}", name, rel, again.output);
+    for (auto& f : file_diff.files) fresh.files.push_back(std::move(f));
+  }
+  for (const auto& f : parsed.files)
+    if (!is_c_source(f.path) && !is_c_header(f.path)) fresh.files.push_back(f);
+  return fresh;
 }
 
 Status BuildDriver::restore() {
-  while (!applied_.empty()) {
-    auto r = NINES_TRY(run_process({"patch", "-p1", "-R", "--batch", "--no-backup-if-mismatch",
-                                    "-r", "-", "-i", applied_.back(), "-d", tree_}));
-    if (r.exit_code != 0)
-      return make_error("undoing {} in {} failed:\n{}", applied_.back(), tree_, r.output);
-    std::error_code ec;
-    fs::remove(applied_.back(), ec);
-    applied_.pop_back();
+  for (const auto& [rel, content] : saved_) {
+    std::string path = tree_ + "/" + rel;
+    if (content) {
+      // A new modification time: the next build compiles the file again.
+      NINES_CHECK(write_file_atomic(path, *content, file_mode(path)));
+    } else {
+      std::error_code ec;
+      fs::remove(path, ec);
+    }
   }
+  saved_.clear();
+  raw_.clear();
   std::error_code ec;
   if (cached()) fs::remove(home_ + "/dirty", ec);
   return {};

@@ -15,6 +15,7 @@
 
 #include "core/fd.h"
 #include "core/result.h"
+#include "gen/unified_diff.h"
 
 namespace nines::gen {
 
@@ -86,10 +87,14 @@ class BuildDriver {
   // PATH). Returns the invocations it made. Fails quoting the tail of the build's output.
   Result<BuildRecord> build(const std::string& label);
 
-  // Applies a unified diff with `patch -p1` (git mails, quilt patches, diff -u). Fails
-  // quoting patch's output when a hunk does not apply.
-  Status apply_diff(const std::string& diff_text, const std::string& name);
-  // Undoes every diff applied, newest first (a cached tree goes back to the original).
+  // Applies a unified diff with `patch -p1` (git mails, quilt patches, diff -u), then
+  // rewrites each C file it changed with #line directives (with_line_directives), from a
+  // fresh diff of that file: the numbers of the diff's own hunk headers may be off (a
+  // Debian patch made on top of another one), `patch` finds the right place anyway.
+  // Returns the fresh diff of the C files (exact lines of the file before this diff), for
+  // the report. Fails quoting patch's output when a hunk does not apply.
+  Result<UnifiedDiff> apply_diff(const std::string& diff_text, const std::string& name);
+  // Puts back every file the diffs changed (a cached tree goes back to the original).
   Status restore();
 
  private:
@@ -98,7 +103,10 @@ class BuildDriver {
   std::string cache_key_;
   BuildCommand command_;
   Fd lock_;
-  std::vector<std::string> applied_;  // paths of the diffs applied, in order
+  // Files the diffs changed, relative to the tree, with their original contents
+  // (nullopt: the file did not exist).
+  std::map<std::string, std::optional<std::string>> saved_;
+  std::map<std::string, std::string> raw_;  // C files as the diffs made them
   int builds_ = 0;
 };
 

@@ -49,6 +49,7 @@ struct Unit {
   ObjectDiff diff;
   UnitPlan plan;
   SourceLines lines;         // of the patched build
+  SourceLines original_lines;  // of the original build (what gcc inlined there)
 };
 
 struct Pipeline {
@@ -57,7 +58,8 @@ struct Pipeline {
   std::string work;
   std::optional<elf::ElfFile> target;
   std::optional<TargetSymbols> symbols;
-  std::vector<UnifiedDiff> diffs;
+  std::vector<std::string> texts;      // the diffs as given
+  std::vector<UnifiedDiff> diffs;      // as applied: exact lines, #line directives added
   std::optional<BuildDriver> driver;
   TargetLink link;
   std::map<std::string, std::string> source_of_object;  // object -> source
@@ -82,12 +84,13 @@ struct Pipeline {
     return {};
   }
 
-  // Pass 2: the diffs, with #line directives added.
+  // Pass 2: the diffs, checked (the #line directives are added as they are applied).
   Status read_diffs() {
     if (opts.diffs.empty()) return make_error("nines build: no --diff given");
     for (const auto& path : opts.diffs) {
       std::string text = NINES_TRY(read_file(path, 64u << 20));
-      diffs.push_back(with_line_directives(NINES_TRY(parse_unified_diff(text, path))));
+      NINES_TRY(parse_unified_diff(text, path));
+      texts.push_back(std::move(text));
     }
     return {};
   }
@@ -128,7 +131,14 @@ struct Pipeline {
 
   // Pass 4: the diffs applied, the tree built again.
   Status build_patched() {
-    for (const auto& d : diffs) NINES_CHECK(driver->apply_diff(d.text(), d.name));
+    // Each result holds the C files' cumulative fresh diff and that diff's other files:
+    // the report reads the C files from the last one only.
+    for (size_t i = 0; i < texts.size(); ++i) {
+      UnifiedDiff d = NINES_TRY(driver->apply_diff(texts[i], opts.diffs[i]));
+      if (i + 1 < texts.size())
+        std::erase_if(d.files, [](const FileDiff& f) { return is_c_source(f.path) || is_c_header(f.path); });
+      diffs.push_back(std::move(d));
+    }
     NINES_TRY(driver->build("patched"));
     return {};
   }
@@ -157,6 +167,7 @@ struct Pipeline {
       for (auto& why : compare_layouts(ol, pl))
         result.refusals.push_back(fmt::format("{}: {}", u.relative, why));
       u.lines = read_source_lines(obj, u.source);
+      u.original_lines = read_source_lines(copy, u.source);
       units.push_back(std::move(u));
     }
     return {};
@@ -181,6 +192,9 @@ struct Pipeline {
         if (sd.change == Change::kSame) continue;
         const std::string& name = u.patched.symbol(sd.patched).name;
         if (u.lines.touches(name, file, h.first_changed_old, h.last_changed_old)) return true;
+        for (const auto& callee : u.original_lines.inlined_into(name))
+          if (u.lines.own_lines_touched(callee, file, h.first_changed_old, h.last_changed_old))
+            return true;
       }
       if (u.relative == file && u.lines.functions.empty()) return true;  // no DWARF: assume so
     }
@@ -216,7 +230,9 @@ struct Pipeline {
           if (u.lines.own_lines_touched(name, f.path, h.first_changed_old, h.last_changed_old))
             return "changed in the diff";
     std::vector<std::string> via;
-    for (const auto& callee : u.lines.inlined_into(name))
+    std::set<std::string> inlined = u.lines.inlined_into(name);
+    for (const auto& callee : u.original_lines.inlined_into(name)) inlined.insert(callee);
+    for (const auto& callee : inlined)
       for (const auto& d : diffs)
         for (const auto& f : d.files)
           for (const auto& h : f.hunks)

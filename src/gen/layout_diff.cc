@@ -119,6 +119,7 @@ std::vector<std::string> compare_layouts(const std::map<std::string, StructLayou
     std::map<std::string, const Member*> om, nm;
     for (const auto& m : ol.members) om[m.name] = &m;
     for (const auto& m : nl.members) nm[m.name] = &m;
+    std::vector<std::string> moved;
     for (const auto& m : nl.members) {
       auto o = om.find(m.name);
       if (o == om.end()) {
@@ -127,7 +128,7 @@ std::vector<std::string> compare_layouts(const std::map<std::string, StructLayou
       }
       const Member& x = *o->second;
       if (x.offset != m.offset || x.bit_offset != m.bit_offset)
-        what.push_back(fmt::format("member {} moved from offset {} to {}", m.name, x.offset, m.offset));
+        moved.push_back(fmt::format("member {} moved from offset {} to {}", m.name, x.offset, m.offset));
       if (x.size != m.size || x.bit_size != m.bit_size)
         what.push_back(fmt::format("member {} resized from {} to {} bytes", m.name, x.size, m.size));
       if (x.type != m.type)
@@ -135,6 +136,14 @@ std::vector<std::string> compare_layouts(const std::map<std::string, StructLayou
     }
     for (const auto& m : ol.members)
       if (!nm.count(m.name)) what.push_back(fmt::format("member {} removed", m.name));
+    // Members that only moved because others were added or removed before them: the
+    // first one named, the rest counted.
+    if (moved.size() > 3 && !what.empty()) {
+      size_t n = moved.size();
+      moved.resize(1);
+      moved.push_back(fmt::format("{} more members after it moved", n - 1));
+    }
+    what.insert(what.end(), moved.begin(), moved.end());
     if (ol.size != nl.size && what.empty())
       what.push_back("trailing padding changed");
     if (what.empty()) continue;

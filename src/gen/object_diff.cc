@@ -152,6 +152,13 @@ std::string reloc_key(const RelocatableObject& obj, const Relocation& r, const N
     case RelocTarget::Kind::kSymbol:
       break;
   }
+  const RelSymbol& s = obj.symbol(t.symbol);
+  std::string base = strip_numeric_suffixes(s.name);
+  if (s.type == STT_OBJECT && (base == "__func__" || base == "__PRETTY_FUNCTION__" || base == "__FUNCTION__")) {
+    const elf::RelSection& sec = obj.section(s.shndx);
+    std::string text = s.value < sec.data.size() ? sec.data.substr(s.value, s.size) : "";
+    return fmt::format("{}:fname:{}+{}", r.type, text, t.addend);
+  }
   return fmt::format("{}:sym:{}+{}", r.type, name_of(t.symbol), t.addend);
 }
 
@@ -184,6 +191,11 @@ bool same_body(const Body& a, const Body& b) {
 }
 
 bool is_function(const RelSymbol& s) { return s.type == STT_FUNC; }
+
+// A local object named like gcc names static locals: "name.N".
+bool static_local(const RelSymbol& s) {
+  return s.type == STT_OBJECT && s.bind == STB_LOCAL && strip_numeric_suffixes(s.name) != s.name;
+}
 
 std::vector<uint32_t> defined_symbols(const RelocatableObject& obj) {
   std::vector<uint32_t> out;
@@ -233,8 +245,15 @@ Result<ObjectDiff> diff_objects(const RelocatableObject& o, const RelocatableObj
   auto kind_and = [](auto f) {
     return [f](const RelSymbol& s) { return std::string(is_function(s) ? "F:" : "D:") + f(s); };
   };
-  // 1. Exact names. 2. Names without gcc's numeric suffixes.
-  pair_unique(o, p, os, ps, kind_and([](const RelSymbol& s) { return s.name; }), d);
+  // 1. Exact names, except static locals (`buf.3`): gcc numbers them in the order it
+  //    meets them, so the same number can name another variable after the change.
+  //    2. Names without gcc's numeric suffixes.
+  std::vector<uint32_t> os_named, ps_named;
+  for (uint32_t i : os)
+    if (!static_local(o.symbol(i))) os_named.push_back(i);
+  for (uint32_t i : ps)
+    if (!static_local(p.symbol(i))) ps_named.push_back(i);
+  pair_unique(o, p, os_named, ps_named, kind_and([](const RelSymbol& s) { return s.name; }), d);
   pair_unique(o, p, os, ps, kind_and([](const RelSymbol& s) { return strip_numeric_suffixes(s.name); }), d);
   // 3. Static locals still unpaired: the k-th reference of a twin function to a local
   //    named like it.

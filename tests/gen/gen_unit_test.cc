@@ -248,3 +248,17 @@ TEST(RelocatableWriter, WritesAnObjectTheLinkerAccepts) {
 
 }  // namespace
 }  // namespace nines::gen
+
+namespace nines::gen {
+namespace {
+
+TEST(UnifiedDiff, ADirectiveFollowsAddedPreprocessorBlocks) {
+  std::string text = read_file(std::string(SOURCE_DIR) + "/diffs/cve-2024-45491-hunk.patch").value();
+  auto d = parse_unified_diff(text, "cve.patch");
+  ASSERT_TRUE(d) << d.error().message;
+  std::string out = with_line_directives(*d).text();
+  EXPECT_NE(out.find("+#endif\n+#line 6893\n       newE->defaultAtts\n"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace nines::gen

@@ -135,7 +135,7 @@ case $SCENARIO in
     [ ! -e "$WORK/cve-2023-52425.patch" ] || fail "an output was written"
     ;;
   inlined-static)
-    generate inlined "$HERE/diffs/inlined-static.patch"
+    generate inlined "$HERE/../diffs/inlined-static.patch"
     expect_eq "$RC" 0 "exit status"
     expect_in "$OUT" "gcc inlined the changed" "report"
     expect_in "$OUT" "replaced: prologInitProcessor" "report"
@@ -144,20 +144,20 @@ case $SCENARIO in
       "status=1 error=0 elements=1"
     ;;
   new-helper)
-    generate helper "$HERE/diffs/new-helper.patch"
+    generate helper "$HERE/../diffs/new-helper.patch"
     expect_eq "$RC" 0 "exit status"
     expect_in "$OUT" "new function: nines_test_reject_len" "report"
     apply_and_revert helper negative "status=1 error=0" "status=0 error=41"
     ;;
   two-units)
-    generate twounits "$HERE/diffs/two-units.patch"
+    generate twounits "$HERE/../diffs/two-units.patch"
     expect_eq "$RC" 0 "exit status"
     expect_in "$OUT" "expat/lib/xmlparse.c" "report"
     expect_in "$OUT" "expat/lib/xmltok.c" "report"
     apply_and_revert twounits version "version=expat_2.5.0" "version=expat_2.5.0+nines"
     ;;
   global-refused)
-    generate global "$HERE/diffs/changed-global.patch"
+    generate global "$HERE/../diffs/changed-global.patch"
     expect_eq "$RC" 1 "exit status"
     expect_in "$OUT" "refused" "report"
     expect_in "$OUT" "changed its initial value" "report"
