@@ -191,7 +191,9 @@ struct Pipeline {
       for (const auto& sd : u.diff.symbols) {
         if (sd.change == Change::kSame) continue;
         const std::string& name = u.patched.symbol(sd.patched).name;
-        if (u.lines.touches(name, file, h.first_changed_old, h.last_changed_old)) return true;
+        if (own_lines_touched(u, name, file, h) ||
+            u.lines.touches(name, file, h.first_changed_old, h.last_changed_old))
+          return true;
         for (const auto& callee : u.original_lines.inlined_into(name))
           if (u.lines.own_lines_touched(callee, file, h.first_changed_old, h.last_changed_old))
             return true;
@@ -221,13 +223,21 @@ struct Pipeline {
       }
   }
 
+  // The hunks count lines of the original file: the original build's DWARF says where
+  // each existing function lies; the patched build's, where a new one does.
+  static bool own_lines_touched(const Unit& u, const std::string& name, const std::string& file,
+                                const Hunk& h) {
+    return u.original_lines.own_lines_touched(name, file, h.first_changed_old, h.last_changed_old) ||
+           u.lines.own_lines_touched(name, file, h.first_changed_old, h.last_changed_old);
+  }
+
   // Why a replaced function is in the patch: its own lines changed, or it inlines a
   // function whose lines changed, or only its machine code did.
   std::string reason(const Unit& u, const std::string& name) const {
     for (const auto& d : diffs)
       for (const auto& f : d.files)
         for (const auto& h : f.hunks)
-          if (u.lines.own_lines_touched(name, f.path, h.first_changed_old, h.last_changed_old))
+          if (own_lines_touched(u, name, f.path, h))
             return "changed in the diff";
     std::vector<std::string> via;
     std::set<std::string> inlined = u.lines.inlined_into(name);
@@ -236,7 +246,7 @@ struct Pipeline {
       for (const auto& d : diffs)
         for (const auto& f : d.files)
           for (const auto& h : f.hunks)
-            if (u.lines.own_lines_touched(callee, f.path, h.first_changed_old, h.last_changed_old) &&
+            if (own_lines_touched(u, callee, f.path, h) &&
                 std::find(via.begin(), via.end(), callee) == via.end())
               via.push_back(callee);
     if (!via.empty())
