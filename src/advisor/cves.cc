@@ -36,9 +36,13 @@ Result<std::vector<StaleUse>> stale_uses(const CveContext& ctx, const DpkgVersio
                                          const TrackerData& tracker,
                                          std::unordered_set<std::string>* log_packages) {
   std::vector<StaleUse> uses;
+  // A container's files belong to its own packages, not to this dpkg database: only
+  // processes outside containers are attributed.
+  auto attributable = [](const StaleProcess& p) { return p.owner.kind != OwnerKind::kContainer; };
   std::vector<std::string> paths;
   for (const StaleProcess& p : ctx.processes)
-    for (const StaleObject& o : p.objects) paths.push_back(o.path);
+    if (attributable(p))
+      for (const StaleObject& o : p.objects) paths.push_back(o.path);
   if (paths.empty()) return uses;
   // Only packages with a fix installed can be "restart-needed": their lists alone are read.
   std::vector<const DpkgPackage*> candidates;
@@ -56,6 +60,7 @@ Result<std::vector<StaleUse>> stale_uses(const CveContext& ctx, const DpkgVersio
   std::unordered_map<std::string, std::string> owners =
       package_owners(ctx.root, candidates, paths);
   for (const StaleProcess& p : ctx.processes) {
+    if (!attributable(p)) continue;
     std::map<std::string, StaleUse> by_package;
     for (const StaleObject& o : p.objects) {
       auto it = owners.find(o.path);
