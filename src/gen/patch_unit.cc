@@ -200,6 +200,17 @@ class Emitter {
     pending_.push_back({new_sec, offset, type, sym, addend});
   }
 
+  // A local label at `offset` in the copy of section `old_sec` (made once).
+  uint32_t label_in(uint32_t old_sec, uint64_t offset) {
+    auto key = std::make_pair(old_sec, offset);
+    if (auto it = labels_.find(key); it != labels_.end()) return it->second;
+    uint32_t new_sec = new_section_.at(old_sec);
+    uint32_t index = add_local({fmt::format("__nines_u{}_l{}", number_, labels_.size()), STT_NOTYPE,
+                                STB_LOCAL, 0, new_sec, offset, 0});
+    labels_[key] = index;
+    return index;
+  }
+
   uint32_t got_slot(const std::string& name, uint64_t target_offset) {
     if (auto it = got_.find(name); it != got_.end()) return it->second;
     uint32_t slot = static_cast<uint32_t>(got_.size() * 8);
@@ -260,9 +271,17 @@ class Emitter {
       }
       RelocTarget t = resolve_reloc_target(p_, r);
       switch (t.kind) {
-        case RelocTarget::Kind::kAnonymous:
+        case RelocTarget::Kind::kAnonymous: {
+          const RelSymbol& label = p_.symbol(r.symbol);
+          if (label.type != STT_SECTION) {
+            // A label such as .LC0 in a string section: the linker merges strings and
+            // finds each by label + addend, never by section + addend, so keep a label.
+            add_reloc(new_sec, r.offset, r.type, {false, label_in(t.section, label.value)}, r.addend);
+            break;
+          }
           add_reloc(new_sec, r.offset, r.type, {false, section_symbol_.at(new_section_.at(t.section))}, t.addend);
           break;
+        }
         case RelocTarget::Kind::kSymbol: {
           if (auto it = named_.find(t.symbol); it != named_.end()) {
             add_reloc(new_sec, r.offset, r.type, it->second, is_got_type(r.type) ? r.addend : t.addend);
@@ -357,6 +376,7 @@ class Emitter {
   std::map<uint32_t, Ref> named_;                // patched symbol -> output symbol
   std::map<std::string, Ref> undefined_;
   std::map<std::string, uint32_t> got_;
+  std::map<std::pair<uint32_t, uint64_t>, uint32_t> labels_;
   std::vector<TargetFixup> got_fixups_;
   std::vector<elf::NewSymbol> locals_, globals_out_;
   std::vector<PendingReloc> pending_;
