@@ -14,6 +14,8 @@
 #include "gen/object_diff.h"
 #include "gen/patch_unit.h"
 #include "gen/source_lines.h"
+#include "gen/target_symbols.h"
+#include "elf/elf_file.h"
 #include "gen/unified_diff.h"
 
 namespace nines::gen {
@@ -258,6 +260,64 @@ TEST(UnifiedDiff, ADirectiveFollowsAddedPreprocessorBlocks) {
   ASSERT_TRUE(d) << d.error().message;
   std::string out = with_line_directives(*d).text();
   EXPECT_NE(out.find("+#endif\n+#line 6893\n       newE->defaultAtts\n"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace nines::gen
+
+namespace nines::gen {
+namespace {
+
+// A changed function that uses the second of two string literals: the emitted object,
+// once linked (ld merges string sections), must still point at that string.
+TEST(PatchUnit, AStringLiteralOfTheChangedFunctionSurvivesTheLink) {
+  const char* before = "int pick(const char* s) { return __builtin_strcmp(s, \"first-string\") == 0; }\n";
+  const char* after = "const char* pick_name(int x) { return x ? \"first-string\" : \"second\"; }\n"
+                      "int pick(const char* s) { return __builtin_strcmp(s, \"second\") == 0; }\n";
+  auto a = compile("str_a", before);
+  auto b = compile("str_b", after);
+  auto d = diff_objects(a, b);
+  ASSERT_TRUE(d);
+  UnitInput in{"str.c", &a, &b, &*d};
+  UnitPlan plan = plan_unit(in);
+  ASSERT_TRUE(plan.refusals.empty());
+  // No target references here (strcmp is libc's): an empty symbol table will do.
+  auto target = TargetSymbols::of(elf::ElfFile::open(path_of("str_a")).value(), "str_a.o");
+  ASSERT_TRUE(target) << target.error().message;
+  EmittedUnit e = emit_unit(in, plan, *target, plan.globals, 0);
+  ASSERT_TRUE(e.refusals.empty()) << e.refusals[0];
+  std::string o = std::string(WORK_DIR) + "/str_patch.o", so = std::string(WORK_DIR) + "/str_patch.so";
+  ASSERT_TRUE(elf::write_relocatable(e.object, o));
+  auto linked = run_checked({"gcc", "-shared", "-nostartfiles", "-Wl,-Bsymbolic", "-o", so, o});
+  ASSERT_TRUE(linked) << linked.error().message;
+  // The copies of pick and pick_name load string addresses with lea.
+  auto dis = run_checked({"objdump", "-d", "-j", ".text", so});
+  ASSERT_TRUE(dis);
+  // Every lea of a string points at the start of one (a NUL before it or the section start).
+  std::string bytes;
+  {
+    auto f = elf::ElfFile::open(so).value();
+    bytes = std::string(f.section_data(".rodata").value());
+    EXPECT_NE(bytes.find(std::string("second\0", 7)), std::string::npos);
+    uint64_t rodata = 0;
+    for (const auto& s : f.sections())
+      if (s.name == ".rodata") rodata = s.addr;
+    size_t pos = 0;
+    int checked = 0;
+    while ((pos = dis->find("lea    0x", pos)) != std::string::npos) {
+      size_t hash = dis->find("# ", pos);
+      size_t eol = dis->find('\n', pos);
+      if (hash == std::string::npos || hash > eol) { pos = eol; continue; }
+      uint64_t addr = std::stoull(dis->substr(hash + 2, dis->find(' ', hash + 2) - hash - 2), nullptr, 16);
+      ASSERT_GE(addr, rodata);
+      uint64_t off = addr - rodata;
+      ASSERT_LT(off, bytes.size());
+      EXPECT_TRUE(off == 0 || bytes[off - 1] == '\0') << "lea into the middle of a string at " << off;
+      ++checked;
+      pos = eol;
+    }
+    EXPECT_GT(checked, 0) << *dis;
+  }
 }
 
 }  // namespace
