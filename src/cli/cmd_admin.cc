@@ -1,6 +1,7 @@
 // nines admin: manage a patch server over its API (tokens, publish, promote, machines).
 #include <cstdio>
 
+#include "agent/config.h"
 #include "bundle/bundle.h"
 #include "cli/commands.h"
 #include "core/clock.h"
@@ -11,8 +12,8 @@ namespace {
 
 struct AdminOptions {
   std::string server, token, ca_file;
-  // token create
-  std::string kind = "enroll", tier, name;
+  // token create / revoke
+  std::string kind = "enroll", tier, name, expires, token_id;
   // publish
   std::string bundle_path;
   // promote
@@ -35,9 +36,59 @@ int token_create(const AdminOptions& o) {
   auto c = connect(o);
   if (!c.ok()) return fail(c.error().message);
   nlohmann::json body = {{"kind", o.kind}, {"tier", o.tier}, {"name", o.name}};
+  if (o.expires == "never") {
+    body["expires_in_s"] = 0;
+  } else if (!o.expires.empty()) {
+    Result<int64_t> s = agent::parse_duration(o.expires);
+    if (!s.ok() || *s < 1)
+      return fail("token create: --expires: " +
+                  (s.ok() ? std::string("must be at least 1s or never") : s.error().message));
+    body["expires_in_s"] = *s;
+  }
   auto r = c->post_json("/v1/tokens", body);
   if (!r.ok()) return fail(r.error().message);
   std::printf("%s\n", (*r)["token"].get<std::string>().c_str());
+  return 0;
+}
+
+// One text cell of a JSON member that may be null or missing.
+std::string cell(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return "-";
+  std::string s = it->is_string() ? it->get<std::string>() : it->dump();
+  return s.empty() ? "-" : s;
+}
+
+int token_list(const AdminOptions& o) {
+  auto c = connect(o);
+  if (!c.ok()) return fail(c.error().message);
+  auto r = c->get_json("/v1/tokens");
+  if (!r.ok()) return fail(r.error().message);
+  if (o.format == "json") {
+    std::printf("%s\n", (*r)["tokens"].dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-16s %-7s %-10s %-20s %-20s %-20s %s\n", "ID", "KIND", "TIER", "MACHINE/NAME",
+              "CREATED", "EXPIRES", "");
+  for (const auto& t : (*r)["tokens"]) {
+    std::string who = cell(t, "machine_id") != "-" ? cell(t, "machine_id") : cell(t, "name");
+    std::printf("%-16s %-7s %-10s %-20s %-20s %-20s %s\n", cell(t, "id").c_str(),
+                cell(t, "kind").c_str(), cell(t, "tier").c_str(), who.c_str(),
+                cell(t, "created").c_str(),
+                t["expires"].is_null() ? "never" : cell(t, "expires").c_str(),
+                t.value("expired", false) ? "expired" : "");
+  }
+  return 0;
+}
+
+int token_revoke(const AdminOptions& o) {
+  auto c = connect(o);
+  if (!c.ok()) return fail(c.error().message);
+  auto r = c->del("/v1/tokens/" + o.token_id);
+  if (!r.ok()) return fail(r.error().message);
+  std::printf("revoked token %s (%s%s%s)\n", o.token_id.c_str(), cell(*r, "kind").c_str(),
+              cell(*r, "machine_id") != "-" ? (", machine " + cell(*r, "machine_id")).c_str() : "",
+              cell(*r, "name") != "-" ? (", " + cell(*r, "name")).c_str() : "");
   return 0;
 }
 
@@ -109,7 +160,16 @@ Runner setup_admin(CLI::App& app) {
   create->add_option("--name", o->name, "A name for people");
   create->add_option("--kind", o->kind, "enroll (default), mirror or admin")
       ->check(CLI::IsMember({"enroll", "mirror", "admin"}));
+  create->add_option("--expires", o->expires,
+                     "Lifetime: N[s|m|h|d] or never (default: 30d for enroll tokens, never "
+                     "for others)");
   create->callback([which] { *which = "token"; });
+  CLI::App* list = token->add_subcommand("list", "List the tokens (ids, never the tokens)");
+  list->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  list->callback([which] { *which = "token-list"; });
+  CLI::App* revoke = token->add_subcommand("revoke", "Revoke a token by its id (from list)");
+  revoke->add_option("id", o->token_id, "Token id: 16 hex digits")->required();
+  revoke->callback([which] { *which = "token-revoke"; });
 
   CLI::App* pub = app.add_subcommand("publish", "Publish a signed bundle");
   pub->add_option("bundle", o->bundle_path, "The .bundle file")->required();
@@ -131,6 +191,8 @@ Runner setup_admin(CLI::App& app) {
       if (o->kind == "enroll" && o->tier.empty()) return fail("token create: --tier is required");
       return token_create(*o);
     }
+    if (*which == "token-list") return token_list(*o);
+    if (*which == "token-revoke") return token_revoke(*o);
     if (*which == "publish") return publish(*o);
     if (*which == "promote") return promote(*o);
     if (*which == "machines") return machines(*o);

@@ -1,30 +1,10 @@
 // nines serve: the patch server (HTTP API, dashboard, metrics) over SQLite or PostgreSQL.
+#include "agent/config.h"
 #include "bundle/bundle.h"
 #include "cli/commands.h"
-#include "core/strings.h"
 #include "server/server.h"
 
 namespace nines::cli {
-namespace {
-
-// "90s", "30m", "24h", "7d", or plain seconds; nullopt for anything else or zero.
-std::optional<int64_t> parse_ttl(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  int64_t unit = 1;
-  std::string digits = text;
-  switch (text.back()) {
-    case 's': unit = 1; digits.pop_back(); break;
-    case 'm': unit = 60; digits.pop_back(); break;
-    case 'h': unit = 3600; digits.pop_back(); break;
-    case 'd': unit = 86400; digits.pop_back(); break;
-    default: break;
-  }
-  std::optional<uint64_t> n = parse_u64(digits);
-  if (!n || *n == 0 || *n > (uint64_t{1} << 40) / static_cast<uint64_t>(unit)) return std::nullopt;
-  return static_cast<int64_t>(*n) * unit;
-}
-
-}  // namespace
 
 Runner setup_serve(CLI::App& app) {
   auto o = std::make_shared<server::ServeOptions>();
@@ -58,12 +38,10 @@ Runner setup_serve(CLI::App& app) {
                  "How long a signed freshness document is valid: N[s|m|h|d]")
       ->capture_default_str();
   return [o, ttl] {
-    std::optional<int64_t> seconds = parse_ttl(*ttl);
-    if (!seconds) {
-      std::fprintf(stderr,
-                   "nines serve: --freshness-ttl '%s': expected a positive number with s, m, h "
-                   "or d (24h)\n",
-                   ttl->c_str());
+    Result<int64_t> seconds = agent::parse_duration(*ttl);
+    if (!seconds.ok() || *seconds < 1) {
+      std::fprintf(stderr, "nines serve: --freshness-ttl: %s\n",
+                   seconds.ok() ? "must be at least 1s" : seconds.error().message.c_str());
       return 2;
     }
     o->freshness_ttl_s = *seconds;

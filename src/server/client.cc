@@ -360,6 +360,18 @@ Result<HttpReply> ApiClient::post(const std::string& path, const std::string& bo
   return make_error("POST {}{}: {}", base_url_, path, why);
 }
 
+Result<HttpReply> ApiClient::del_raw(const std::string& path) {
+  httplib::Headers h;
+  if (!token_.empty()) h.emplace("Authorization", "Bearer " + token_);
+  httplib::Result r = http_->Delete(path.c_str(), h);
+  if (!r) return make_error("DELETE {}{}: {}", base_url_, path, failure(*http_, r.error(), proxy_));
+  return reply_of(r.value());
+}
+
+Result<nlohmann::json> ApiClient::del(const std::string& path) {
+  return json_of("DELETE " + base_url_ + path, del_raw(path));
+}
+
 Result<nlohmann::json> ApiClient::json_of(const std::string& what, Result<HttpReply> r) {
   if (!r.ok()) return r.error();
   nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);

@@ -52,6 +52,8 @@ class ApiClient {
   Result<nlohmann::json> get_json(const std::string& path);
   Result<nlohmann::json> post_json(const std::string& path, const nlohmann::json& body);
   Result<nlohmann::json> post_bytes(const std::string& path, const std::string& body);
+  Result<nlohmann::json> del(const std::string& path);
+  Result<HttpReply> del_raw(const std::string& path);
 
   const std::string& base_url() const { return base_url_; }
   // "http://HOST:PORT" of the proxy, "" without one.

@@ -221,6 +221,21 @@ Result<std::pair<std::string, int>> parse_listen(const std::string& listen) {
   return std::make_pair(host, static_cast<int>(*port));
 }
 
+// The longest lifetime a token may be given (about 10 years).
+constexpr int64_t kMaxTokenLifetimeS = int64_t{3650} * 86400;
+
+// A token as the admin routes show it: never the token, only its id (from its hash).
+json token_json(const TokenRecord& t) {
+  return json{{"id", token_id(t.hash_hex)},
+              {"kind", to_string(t.kind)},
+              {"tier", t.tier},
+              {"name", t.name},
+              {"machine_id", t.machine_id},
+              {"created", format_rfc3339(t.created_unix)},
+              {"expires", t.expires_unix ? json(format_rfc3339(t.expires_unix)) : json(nullptr)},
+              {"expired", t.expires_unix != 0 && unix_now() >= t.expires_unix}};
+}
+
 json bundle_json(const BundleRecord& b, const std::vector<std::string>& tiers) {
   json j = bundle_offer_json(b);
   j["description"] = b.description;
@@ -264,6 +279,7 @@ Server::Server(ServeOptions opts, std::unique_ptr<Storage> store)
       machine_limits_(opts_.machine_rate, opts_.machine_burst),
       admin_limits_(opts_.admin_rate, opts_.admin_burst),
       auth_fail_limits_(opts_.auth_fail_rate, opts_.auth_fail_burst),
+      auth_fail_global_(opts_.auth_fail_global_rate, opts_.auth_fail_global_burst),
       impl_(std::make_unique<Impl>()) {}
 
 Server::~Server() {
@@ -396,6 +412,8 @@ Result<int> Server::bind() {
     if (!r.ok()) return Identity{std::nullopt, 500, r.error().message};
     if (!r->has_value() || !constant_time_equal((**r).hash_hex, h))
       return refused(401, "unknown token");
+    if ((**r).expires_unix != 0 && unix_now() >= (**r).expires_unix)
+      return refused(401, fmt::format("token expired at {}", format_rfc3339((**r).expires_unix)));
     unsigned kind = (**r).kind == TokenKind::kAdmin    ? kAdmin
                     : (**r).kind == TokenKind::kEnroll ? kEnroll
                     : (**r).kind == TokenKind::kMirror ? kMirror
@@ -410,10 +428,15 @@ Result<int> Server::bind() {
                                 const Identity& id) {
     if (id.status != 401) return send_error(res, id.status, id.why);
     metrics_.auth_failures++;
-    if (int wait = auth_fail_limits_.take("addr:" + req.remote_addr, monotonic_ns())) {
+    int64_t now = monotonic_ns();
+    if (int wait = auth_fail_limits_.take("addr:" + req.remote_addr, now)) {
       metrics_.rate_limited++;
       res.set_header("Retry-After", std::to_string(wait));
       send_error(res, 429, "too many failed authentications from this address");
+    } else if (int wait_all = auth_fail_global_.take("all", now)) {
+      metrics_.rate_limited++;
+      res.set_header("Retry-After", std::to_string(wait_all));
+      send_error(res, 429, "too many failed authentications from all addresses together");
     } else {
       send_error(res, 401, id.why);
     }
@@ -576,6 +599,16 @@ Result<int> Server::bind() {
         if (!b) return;
         auto f = str_members(*b, "create token", {"kind", "tier", "name"});
         if (!f.ok()) return send_error(res, 400, f.error().message);
+        std::optional<int64_t> expires_in;
+        if (auto e = b->find("expires_in_s"); e != b->end() && !e->is_null()) {
+          if (!e->is_number_integer() || e->get<int64_t>() < 0 ||
+              e->get<int64_t>() > kMaxTokenLifetimeS)
+            return send_error(res, 400,
+                              fmt::format("create token: expires_in_s: expected an integer "
+                                          "0..{} (0: never)",
+                                          kMaxTokenLifetimeS));
+          expires_in = e->get<int64_t>();
+        }
         std::string kind_text = (*f)[0].empty() ? "enroll" : (*f)[0];
         std::string tier = (*f)[1];
         std::string name = (*f)[2];
@@ -592,11 +625,55 @@ Result<int> Server::bind() {
         if (Status s = check_text_field("name", name, 255); !s.ok())
           return send_error(res, 400, s.error().wrap("create token").message);
         std::string token = generate_token(kind);
-        TokenRecord t{hash_token(token), kind, tier, name, "", unix_now()};
+        int64_t now = unix_now();
+        int64_t lifetime = expires_in.value_or(default_token_lifetime_s(kind));
+        TokenRecord t{hash_token(token), kind, tier, name, "", now, lifetime ? now + lifetime : 0};
         if (Status s = store.put_token(t); !s.ok()) return send_error(res, 500, s.error().message);
-        send_json(res, 201,
-                  json{{"token", token}, {"kind", kind_text}, {"tier", tier}, {"name", name}});
+        json answer = token_json(t);
+        answer["token"] = token;
+        send_json(res, 201, answer);
       }));
+
+  h.Get("/v1/tokens", wrap("/v1/tokens", kAdmin, [&store](auto&, auto& res, auto&) {
+          Result<std::vector<TokenRecord>> all = store.list_tokens();
+          if (!all.ok()) return send_error(res, 500, all.error().message);
+          json out = json::array();
+          for (const TokenRecord& t : *all) out.push_back(token_json(t));
+          send_json(res, 200, json{{"tokens", out}});
+        }));
+
+  // httplib tries the DELETE routes that take a content reader first (the catch-all below
+  // is one): this one takes one too, and drops any body (drain) before it answers.
+  auto revoke = wrap("/v1/tokens/:id", kAdmin, [&store](auto& req, auto& res, auto& caller) {
+             std::string id = req.matches[1];
+             if (token_id(caller.hash_hex) == id)
+               return send_error(res, 409,
+                                 fmt::format("revoke token {}: that is the token of this "
+                                             "request (revoke it with another admin token)",
+                                             id));
+             Result<std::vector<TokenRecord>> all = store.list_tokens();
+             if (!all.ok()) return send_error(res, 500, all.error().message);
+             for (const TokenRecord& t : *all) {
+               if (token_id(t.hash_hex) != id) continue;
+               Result<bool> gone = store.delete_token(t.hash_hex);
+               if (!gone.ok()) return send_error(res, 500, gone.error().message);
+               json answer = token_json(t);
+               answer["revoked"] = true;
+               return send_json(res, 200, answer);
+             }
+             send_error(res, 404, fmt::format("revoke token {}: no such token", id));
+           });
+  h.Delete(R"(/v1/tokens/([0-9a-f]{16}))",
+           [revoke](const httplib::Request& req, httplib::Response& res,
+                    const httplib::ContentReader& read) {
+             if (!drain(read, declared_body(req))) {
+               send_refusal(res, false, 413,
+                            fmt::format("{} {}: a body that cannot be drained", req.method,
+                                        req.path));
+               return;
+             }
+             revoke(req, res);
+           });
 
   post_body(
       "/v1/enroll",
@@ -1032,6 +1109,21 @@ Result<int> Server::sync_upstream_once() {
   return added;
 }
 
+namespace {
+// Makes `path` mode 0600 when it exists with more; "" and missing files are left alone.
+Status keep_private(const std::string& path) {
+  struct stat st{};
+  if (path.empty() || stat(path.c_str(), &st) != 0) return {};
+  if ((st.st_mode & 077) == 0) return {};
+  if (chmod(path.c_str(), 0600) != 0)
+    return make_error("{} is mode {:o} and cannot be made 0600: {}", path, st.st_mode & 0777,
+                      std::strerror(errno));
+  std::fprintf(stderr, "nines serve: %s was mode %o; now 0600\n", path.c_str(),
+               st.st_mode & 0777);
+  return {};
+}
+}  // namespace
+
 int run_serve(const ServeOptions& in) {
   ServeOptions opts = in;
   if (mkdir(opts.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -1054,6 +1146,12 @@ int run_serve(const ServeOptions& in) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   Server server(opts, std::move(*store));
+  // Files that hold secrets (token hashes and the fleet's inventory, the admin token, the
+  // timestamp key) are the server's alone, whatever mode an older version or a copy left.
+  for (std::string path : {opts.data_dir + "/admin-token", server.timestamp_key_path(),
+                           opts.db.starts_with("sqlite:") ? opts.db.substr(7) : std::string()})
+    if (Status s = keep_private(path); !s.ok())
+      std::fprintf(stderr, "nines serve: warning: %s\n", s.error().message.c_str());
   Result<std::string> admin = server.ensure_admin_token();
   if (!admin.ok()) {
     std::fprintf(stderr, "nines serve: create the admin token: %s\n",

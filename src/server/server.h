@@ -38,8 +38,10 @@ struct ServeOptions {
   // Rate limits per token: requests per second and burst. 0 disables.
   double machine_rate = 10, machine_burst = 30;
   double admin_rate = 200, admin_burst = 400;
-  // Failed authentications per client address.
+  // Failed authentications per client address, and of all addresses together (a search
+  // spread over many addresses still meets the second).
   double auth_fail_rate = 2, auth_fail_burst = 20;
+  double auth_fail_global_rate = 20, auth_fail_global_burst = 200;
   int threads = 32;
   // The catalogue freshness signing key (docs/SECURITY.md); empty: <data_dir>/timestamp.key,
   // created at first start. Documents are valid for freshness_ttl_s.
@@ -85,7 +87,7 @@ class Server {
   std::unique_ptr<Storage> store_;
   std::unique_ptr<httplib::Server> http_;
   Metrics metrics_;
-  RateLimiter machine_limits_, admin_limits_, auth_fail_limits_;
+  RateLimiter machine_limits_, admin_limits_, auth_fail_limits_, auth_fail_global_;
   std::unique_ptr<Impl> impl_;
   std::optional<bundle::SecretKey> timestamp_key_;
   std::thread upstream_thread_;

@@ -4,6 +4,9 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <strings.h>
+
+#include <algorithm>
+#include <thread>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -196,6 +199,58 @@ TEST_P(ApiTest, AnEnrollTokenEnrollsButCannotCheckIn) {
   auto m = srv_->client(enroll).post_json("/v1/enroll", {{"machine_id", "host-a"}});
   ASSERT_TRUE(m.ok()) << m.error().message;
   EXPECT_EQ((*m)["tier"], "canary");
+}
+
+// Tokens are listed by id (never the token), revoked by id, and expire: an expired or
+// revoked token is refused like an unknown one, with the reason.
+TEST_P(ApiTest, TokensAreListedRevokedAndExpire) {
+  auto mirror = srv_->admin().post_json("/v1/tokens", {{"kind", "mirror"}, {"name", "site-b"}});
+  ASSERT_TRUE(mirror.ok()) << mirror.error().message;
+  EXPECT_TRUE((*mirror)["expires"].is_null()) << "a mirror token does not expire by default";
+  auto enroll = srv_->admin().post_json("/v1/tokens", {{"kind", "enroll"}, {"tier", "canary"}});
+  ASSERT_TRUE(enroll.ok());
+  std::optional<int64_t> e = parse_rfc3339((*enroll)["expires"].get<std::string>());
+  ASSERT_TRUE(e.has_value()) << enroll->dump();
+  EXPECT_NEAR(static_cast<double>(*e - unix_now()), 30.0 * 86400, 5) << "enroll: 30 days";
+  auto brief = srv_->admin().post_json(
+      "/v1/tokens", {{"kind", "enroll"}, {"tier", "canary"}, {"expires_in_s", 1}});
+  ASSERT_TRUE(brief.ok());
+  auto bad = srv_->admin().post("/v1/tokens", R"({"kind":"admin","expires_in_s":-1})",
+                                "application/json");
+  EXPECT_EQ(bad->status, 400);
+
+  auto list = srv_->admin().get_json("/v1/tokens");
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  EXPECT_EQ((*list)["tokens"].size(), 4u) << list->dump();  // the first admin token too
+  EXPECT_EQ(list->dump().find("n9"), std::string::npos) << "a list never shows a token";
+  int mirrors = 0;
+  for (const json& t : (*list)["tokens"])
+    if (t["id"] == (*mirror)["id"]) {
+      ++mirrors;
+      EXPECT_EQ(t["name"], "site-b");
+      EXPECT_EQ(t["kind"], "mirror");
+    }
+  EXPECT_EQ(mirrors, 1);
+
+  // Expiry: the one-second enroll token is refused once its time has passed.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  auto late = srv_->client((*brief)["token"].get<std::string>())
+                  .post("/v1/enroll", R"({"machine_id":"late"})", "application/json");
+  EXPECT_EQ(late->status, 401);
+  EXPECT_NE(error_of(*late).find("token expired at"), std::string::npos) << error_of(*late);
+
+  // Revocation by id.
+  std::string mirror_token = (*mirror)["token"];
+  EXPECT_EQ(srv_->client(mirror_token).get("/v1/bundles")->status, 200);
+  auto revoked = srv_->admin().del("/v1/tokens/" + (*mirror)["id"].get<std::string>());
+  ASSERT_TRUE(revoked.ok()) << revoked.error().message;
+  EXPECT_EQ((*revoked)["kind"], "mirror");
+  EXPECT_EQ(srv_->client(mirror_token).get("/v1/bundles")->status, 401);
+  EXPECT_EQ(srv_->admin().del_raw("/v1/tokens/" + (*mirror)["id"].get<std::string>())->status,
+            404);
+  EXPECT_EQ(srv_->client(mirror_token).del_raw("/v1/tokens/0123456789abcdef")->status, 401);
+  std::string own = token_id(hash_token(srv_->admin_token()));
+  EXPECT_EQ(srv_->admin().del_raw("/v1/tokens/" + own)->status, 409);
 }
 
 // Enrollment creates, never seizes: an enroll token that names an existing machine id is
@@ -922,6 +977,43 @@ TEST(ApiLimits, EachTokenHasItsOwnRateLimit) {
   EXPECT_FALSE(limited->header("Retry-After").empty());
   EXPECT_EQ(srv.client(b).post("/v1/checkin", checkin_body({}).dump(), "application/json")->status,
             200);
+}
+
+// The failed-login limit also holds across addresses: a search spread over many source
+// addresses meets the budget of all addresses together.
+TEST(ApiLimits, FailedLoginsAreLimitedAcrossAddressesToo) {
+  ServeOptions opts;
+  opts.auth_fail_rate = 100;  // per address: out of the way
+  opts.auth_fail_burst = 100;
+  opts.auth_fail_global_rate = 0.5;
+  opts.auth_fail_global_burst = 6;
+  RunningServer srv("sqlite", opts);
+  int port = std::stoi(srv.url().substr(srv.url().rfind(':') + 1));
+  std::vector<int> statuses;
+  for (int i = 0; i < 10; ++i) {
+    // Each attempt from another loopback address (all of 127.0.0.0/8 is loopback).
+    Fd fd(socket(AF_INET, SOCK_STREAM, 0));
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    from.sin_addr.s_addr = htonl(INADDR_LOOPBACK + 10 + i);
+    ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<uint16_t>(port));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+    std::string req = "GET /v1/bundles HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                      "Authorization: Bearer " + generate_token(TokenKind::kAdmin) + "\r\n\r\n";
+    ASSERT_EQ(send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    char buf[512] = {};
+    ssize_t n = recv(fd.get(), buf, sizeof buf - 1, MSG_WAITALL);
+    ASSERT_GT(n, 12);
+    statuses.push_back(std::atoi(buf + 9));
+  }
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 401), 6);
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 429), 4);
+  // A valid token is not a failed login: it is still served.
+  EXPECT_TRUE(srv.admin().get_json("/v1/bundles").ok());
 }
 
 TEST(ApiTls, ServesHttpsWithTheGivenCertificate) {

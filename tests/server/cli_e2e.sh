@@ -86,8 +86,29 @@ cmp -s got.bundle fix.bundle || fail "downloaded bundle differs"
 if "$NINES" admin --server "$URL" --admin-token "$ENROLL" machines 2>err.txt; then fail "enroll token listed machines"; fi
 grep -q "HTTP 403" err.txt || fail "enroll token was not refused with 403"
 
+# Tokens: listed by id (never the token), revoked by id, created with an expiry.
+"${A[@]}" token list | grep -q "^[0-9a-f]\{16\} enroll  canary .* lab " || { "${A[@]}" token list; fail "token list"; }
+if "${A[@]}" token list | grep -q "n9"; then fail "token list shows a token"; fi
+MIRROR=$("${A[@]}" token create --kind mirror --name site-b --expires 2d)
+MIRROR_ID=$("${A[@]}" token list --format json |
+            python3 -c 'import json,sys; print([t["id"] for t in json.load(sys.stdin) if t["name"]=="site-b"][0])')
+"${A[@]}" token list | grep "^$MIRROR_ID " | grep -q "mirror" || fail "the mirror token is not listed"
+curl -sf -H "Authorization: Bearer $MIRROR" "$URL/v1/bundles" >/dev/null || fail "mirror token refused"
+"${A[@]}" token revoke "$MIRROR_ID" | grep -q "revoked token $MIRROR_ID (mirror, site-b)" || fail "token revoke"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $MIRROR" "$URL/v1/bundles")" = 401 ] ||
+  fail "a revoked token is still accepted"
+if "${A[@]}" token create --kind mirror --expires soon 2>err.txt; then fail "--expires soon accepted"; fi
+
+# Files that hold secrets are the server's alone.
+for f in data/nines.db data/admin-token data/timestamp.key; do
+  [ "$(stat -c %a "$f")" = 600 ] || fail "$f is mode $(stat -c %a "$f"), not 0600"
+done
+[ -f data/timestamp.pub ] || fail "no timestamp.pub beside timestamp.key"
+grep -q "timestamp key created: $WORK/data/timestamp.key" serve1.out || fail "the timestamp key path was not printed"
+
 stop_server
 start_server serve2.out
 if grep -q "admin token" serve2.out; then fail "second start printed a new admin token"; fi
+if grep -q "timestamp key created" serve2.out; then fail "second start made a new timestamp key"; fi
 "$NINES" admin --server "$URL" --admin-token "$ADMIN" machines | grep -q "^lab-1 " || fail "state lost across restart"
 echo "PASS: serve/admin end to end"
