@@ -44,7 +44,8 @@ Runner setup_build(CLI::App& app) {
   app.add_option("--cflag", o->extra_cflags, "Extra compiler flag (repeatable)");
   app.add_option("sources", o->sources, "C sources of the patch (hand-written patches)");
   auto g = std::make_shared<gen::GenerateOptions>();
-  app.add_option("--source", g->source, "Generate the patch: the tree the target was built from");
+  app.add_option("--source", g->source, "Generate the patch: the tree the target was built from, or "
+                 "deb:PACKAGE=VERSION (fetched with apt-get source)");
   app.add_option("--diff", g->diffs, "Generate the patch: the fix, a unified diff (repeatable)");
   app.add_option("--build", g->build_command, "Generate the patch: how the tree is built (shell "
                  "command at its root; detected when absent)");

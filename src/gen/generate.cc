@@ -13,6 +13,7 @@
 #include "elf/elf_file.h"
 #include "elf/relocatable.h"
 #include "gen/build_driver.h"
+#include "gen/deb_source.h"
 #include "gen/layout_diff.h"
 #include "gen/object_diff.h"
 #include "gen/patch_unit.h"
@@ -98,7 +99,12 @@ struct Pipeline {
   // Pass 3: the original build (or the cached one), and the objects of the target's
   // link set aside.
   Status build_original() {
-    DriverOptions d{opts.source, work + "/build", opts.cache_dir,
+    std::string source = opts.source;
+    if (is_deb_source(source)) {
+      source = NINES_TRY(fetch_deb_source(source, opts.cache_dir));
+      report(ReportLine::Kind::kNote, opts.source, "source package unpacked in " + source);
+    }
+    DriverOptions d{source, work + "/build", opts.cache_dir,
                     {opts.build_command, opts.build_command.empty() ? "" : "given"}};
     driver = NINES_TRY(BuildDriver::prepare(d));
     result.build_system = driver->command().system + ": " + driver->command().command;
