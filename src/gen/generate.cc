@@ -352,6 +352,15 @@ Result<GenerateResult> generate_patch(const GenerateOptions& opts) {
   fs::create_directories(p.work, ec);
   if (ec) return make_error("create {}: {}", p.work, ec.message());
   p.work = fs::canonical(p.work).string();
+  // The work folder goes, whatever the outcome, unless asked to keep it.
+  struct RemoveWork {
+    const std::string& dir;
+    bool keep;
+    ~RemoveWork() {
+      std::error_code ignored;
+      if (!keep) fs::remove_all(dir, ignored);
+    }
+  } remove_work{p.work, opts.keep_work};
 
   NINES_CHECK(p.read_target());
   NINES_CHECK(p.read_diffs());
@@ -365,7 +374,6 @@ Result<GenerateResult> generate_patch(const GenerateOptions& opts) {
     std::string so = NINES_TRY(p.emit_and_link(emitted));
     if (!so.empty() && p.result.refusals.empty()) NINES_CHECK(p.verify_and_write(so, emitted));
   }
-  if (!opts.keep_work && p.result.refusals.empty()) fs::remove_all(p.work, ec);
   return std::move(p.result);
 }
 
