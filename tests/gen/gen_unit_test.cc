@@ -322,3 +322,35 @@ TEST(PatchUnit, AStringLiteralOfTheChangedFunctionSurvivesTheLink) {
 
 }  // namespace
 }  // namespace nines::gen
+
+#include "ulp/patch_object.h"
+
+namespace nines::gen {
+namespace {
+
+TEST(PatchMeta, TargetRelocsRoundTripAndBadTypesAreRefused) {
+  ulp::PatchMeta m;
+  m.id = "fix";
+  m.target_name = "libexpat.so.1";
+  m.target_build_id = "30011e64";
+  m.functions.push_back({"XML_ParseBuffer", "XML_ParseBuffer", 0x8680, 420, 0x1020});
+  m.target_relocs.push_back({0x1043, ulp::TargetReloc::Kind::kPc32, "poolGrow", 0x4dc0, -4});
+  m.target_relocs.push_back({0x4000, ulp::TargetReloc::Kind::kAbs64, "XmlInitEncoding", 0x9000, 0});
+  auto j = ulp::meta_to_json(m);
+  auto back = ulp::meta_from_json(j);
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_EQ(back->target_relocs.size(), 2u);
+  EXPECT_EQ(back->target_relocs[0].addend, -4);
+  EXPECT_EQ(back->target_relocs[1].kind, ulp::TargetReloc::Kind::kAbs64);
+  EXPECT_EQ(back->target_relocs[1].symbol, "XmlInitEncoding");
+  j["target_relocs"][0]["type"] = "got";
+  auto bad = ulp::meta_from_json(j);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("'got'"), std::string::npos) << bad.error().message;
+  // A hand-written patch has none, and its JSON does not mention them.
+  m.target_relocs.clear();
+  EXPECT_FALSE(ulp::meta_to_json(m).contains("target_relocs"));
+}
+
+}  // namespace
+}  // namespace nines::gen
