@@ -20,6 +20,7 @@
 #include "server/dashboard.h"
 #include "server/freshness.h"
 #include "server/json_body.h"
+#include "server/route_bodies.h"
 #include "server/tokens.h"
 
 namespace nines::server {
@@ -165,17 +166,6 @@ bool read_body(const httplib::Request& req, httplib::Response& res,
   return true;
 }
 
-// Parses a JSON body; on failure answers 400 and returns nullopt.
-std::optional<json> body_json(const std::string& body, httplib::Response& res,
-                              std::string_view what) {
-  Result<json> j = parse_json_object(body, what);
-  if (!j.ok()) {
-    send_error(res, 400, j.error().message);
-    return std::nullopt;
-  }
-  return std::move(*j);
-}
-
 // String members of an untrusted JSON object: "" when absent; an error naming the member
 // when it has another type (json::value would throw).
 Result<std::vector<std::string>> str_members(const json& o, std::string_view what,
@@ -194,19 +184,14 @@ Result<std::vector<std::string>> str_members(const json& o, std::string_view wha
   return out;
 }
 
-// Whether the enroll request `body` of `caller` may enroll the existing `machine_id` again:
-// it carries that machine's current token ("current_token"), or the caller is an admin
-// who set "replace": true. An error for members of the wrong type.
-Result<bool> may_reenroll(Storage& store, const json& body, const std::string& machine_id,
-                          const TokenRecord& caller) {
-  if (auto r = body.find("replace"); r != body.end() && !r->is_null()) {
-    if (!r->is_boolean()) return make_error("enroll: replace: not a boolean");
-    if (r->get<bool>() && caller.kind == TokenKind::kAdmin) return true;
-  }
-  std::string current = NINES_TRY(str_members(body, "enroll", {"current_token"}))[0];
-  if (current.empty() || !token_well_formed(current)) return false;
-  std::optional<TokenRecord> t = NINES_TRY(store.find_token(hash_token(current)));
-  return t && t->kind == TokenKind::kMachine && constant_time_equal(t->machine_id, machine_id);
+// Whether the enroll request `req` of `caller` may enroll its existing machine id again:
+// it carries that machine's current token, or the caller is an admin who set "replace".
+Result<bool> may_reenroll(Storage& store, const EnrollRequest& req, const TokenRecord& caller) {
+  if (req.replace && caller.kind == TokenKind::kAdmin) return true;
+  if (req.current_token.empty()) return false;
+  std::optional<TokenRecord> t = NINES_TRY(store.find_token(hash_token(req.current_token)));
+  return t && t->kind == TokenKind::kMachine &&
+         constant_time_equal(t->machine_id, req.machine_id);
 }
 
 Result<std::pair<std::string, int>> parse_listen(const std::string& listen) {
@@ -220,9 +205,6 @@ Result<std::pair<std::string, int>> parse_listen(const std::string& listen) {
     return make_error("--listen '{}': expected HOST:PORT with a port 0..65535", listen);
   return std::make_pair(host, static_cast<int>(*port));
 }
-
-// The longest lifetime a token may be given (about 10 years).
-constexpr int64_t kMaxTokenLifetimeS = int64_t{3650} * 86400;
 
 // A token as the admin routes show it: never the token, only its id (from its hash).
 json token_json(const TokenRecord& t) {
@@ -595,39 +577,14 @@ Result<int> Server::bind() {
   post_body(
       "/v1/tokens",
       wrap_body("/v1/tokens", kAdmin, kJsonBody, [&store](auto&, auto& body, auto& res, auto&) {
-        std::optional<json> b = body_json(body, res, "create token");
-        if (!b) return;
-        auto f = str_members(*b, "create token", {"kind", "tier", "name"});
-        if (!f.ok()) return send_error(res, 400, f.error().message);
-        std::optional<int64_t> expires_in;
-        if (auto e = b->find("expires_in_s"); e != b->end() && !e->is_null()) {
-          if (!e->is_number_integer() || e->get<int64_t>() < 0 ||
-              e->get<int64_t>() > kMaxTokenLifetimeS)
-            return send_error(res, 400,
-                              fmt::format("create token: expires_in_s: expected an integer "
-                                          "0..{} (0: never)",
-                                          kMaxTokenLifetimeS));
-          expires_in = e->get<int64_t>();
-        }
-        std::string kind_text = (*f)[0].empty() ? "enroll" : (*f)[0];
-        std::string tier = (*f)[1];
-        std::string name = (*f)[2];
-        std::optional<TokenKind> parsed = parse_token_kind(kind_text);
-        if (!parsed || *parsed == TokenKind::kMachine)
-          return send_error(res, 400,
-                            fmt::format("create token: kind: '{}' is not one of "
-                                        "enroll, mirror, admin",
-                                        kind_text.substr(0, 64)));
-        TokenKind kind = *parsed;
-        if (kind == TokenKind::kEnroll)
-          if (Status s = check_name_field("tier", tier, 64); !s.ok())
-            return send_error(res, 400, s.error().wrap("create token").message);
-        if (Status s = check_text_field("name", name, 255); !s.ok())
-          return send_error(res, 400, s.error().wrap("create token").message);
+        Result<TokenRequest> req = parse_token_request(body);
+        if (!req.ok()) return send_error(res, 400, req.error().message);
+        TokenKind kind = req->kind;
         std::string token = generate_token(kind);
         int64_t now = unix_now();
-        int64_t lifetime = expires_in.value_or(default_token_lifetime_s(kind));
-        TokenRecord t{hash_token(token), kind, tier, name, "", now, lifetime ? now + lifetime : 0};
+        int64_t lifetime = req->expires_in_s.value_or(default_token_lifetime_s(kind));
+        TokenRecord t{hash_token(token), kind,   req->tier, req->name,
+                      "",                now,    lifetime ? now + lifetime : 0};
         if (Status s = store.put_token(t); !s.ok()) return send_error(res, 500, s.error().message);
         json answer = token_json(t);
         answer["token"] = token;
@@ -680,25 +637,19 @@ Result<int> Server::bind() {
       wrap_body(
           "/v1/enroll", kEnroll | kAdmin, kJsonBody,
           [&store](auto&, auto& body, auto& res, auto& caller) {
-            std::optional<json> b = body_json(body, res, "enroll");
-            if (!b) return;
-            auto f = str_members(*b, "enroll", {"machine_id", "name", "tier"});
-            if (!f.ok()) return send_error(res, 400, f.error().message);
-            std::string machine_id = (*f)[0];
-            std::string name = (*f)[1];
-            std::string tier = caller.kind == TokenKind::kEnroll ? caller.tier : (*f)[2];
-            if (Status s = check_name_field("machine_id", machine_id); !s.ok())
-              return send_error(res, 400, s.error().wrap("enroll").message);
+            Result<EnrollRequest> req = parse_enroll_request(body);
+            if (!req.ok()) return send_error(res, 400, req.error().message);
+            const std::string& machine_id = req->machine_id;
+            const std::string& name = req->name;
+            std::string tier = caller.kind == TokenKind::kEnroll ? caller.tier : req->tier;
             if (Status s = check_name_field("tier", tier, 64); !s.ok())
-              return send_error(res, 400, s.error().wrap("enroll").message);
-            if (Status s = check_text_field("name", name, 255); !s.ok())
               return send_error(res, 400, s.error().wrap("enroll").message);
             // Enrollment creates, never seizes: an existing machine id is enrolled again only
             // with that machine's current token or by an admin who says so ("replace").
             Result<std::optional<MachineRecord>> existing = store.find_machine(machine_id);
             if (!existing.ok()) return send_error(res, 500, existing.error().message);
             if (existing->has_value()) {
-              Result<bool> may = may_reenroll(store, *b, machine_id, caller);
+              Result<bool> may = may_reenroll(store, *req, caller);
               if (!may.ok()) return send_error(res, 400, may.error().message);
               if (!*may)
                 return send_error(
@@ -736,9 +687,7 @@ Result<int> Server::bind() {
   post_body("/v1/checkin",
             wrap_body("/v1/checkin", kMachine, kJsonBody,
                       [this, &store, &impl](auto&, auto& body, auto& res, auto& caller) {
-                        std::optional<json> b = body_json(body, res, "checkin");
-                        if (!b) return;
-                        Result<MachineIdentity> ident = parse_identity(*b);
+                        Result<MachineIdentity> ident = parse_checkin_request(body);
                         if (!ident.ok()) return send_error(res, 400, ident.error().message);
                         ident->machine_id = caller.machine_id;
                         int64_t now = unix_now();
@@ -803,43 +752,22 @@ Result<int> Server::bind() {
   post_body("/v1/reports",
             wrap_body("/v1/reports", kMachine, kJsonBody,
                       [this, &store](auto&, auto& body, auto& res, auto& caller) {
-                        std::optional<json> b = body_json(body, res, "report");
-                        if (!b) return;
-                        auto lines = b->find("reports");
-                        if (lines == b->end() || !lines->is_array())
-                          return send_error(res, 400, "report: reports: missing or not an array");
-                        if (lines->size() > kMaxReportLines)
-                          return send_error(res, 400,
-                                            fmt::format("report: reports: {} lines, more than "
-                                                        "the limit of {}",
-                                                        lines->size(), kMaxReportLines));
-                        int64_t now = unix_now();
-                        std::vector<ReportRecord> recs;
-                        for (size_t i = 0; i < lines->size(); ++i) {
-                          Result<ReportRecord> r = parse_report_line((*lines)[i], i, now);
-                          if (!r.ok()) return send_error(res, 400, r.error().message);
+                        Result<ReportRequest> req = parse_report_request(body, unix_now());
+                        if (!req.ok()) return send_error(res, 400, req.error().message);
+                        std::vector<ReportRecord>& recs = req->lines;
+                        for (size_t i = 0; i < recs.size(); ++i) {
+                          const ReportRecord& r = recs[i];
                           Result<std::optional<BundleRecord>> known =
-                              store.find_bundle(r->bundle_id, r->version);
+                              store.find_bundle(r.bundle_id, r.version);
                           if (!known.ok()) return send_error(res, 500, known.error().message);
                           if (!known->has_value())
                             return send_error(
                                 res, 400,
                                 fmt::format("report: reports[{}]: no bundle {} version {}", i,
-                                            r->bundle_id, r->version));
-                          recs.push_back(std::move(*r));
+                                            r.bundle_id, r.version));
                         }
-                        std::string advisor;
-                        if (auto a = b->find("advisor"); a != b->end()) {
-                          Result<std::string> adv = parse_advisor(*a);
-                          if (!adv.ok()) return send_error(res, 400, adv.error().message);
-                          advisor = std::move(*adv);
-                        }
-                        std::string catalogue;
-                        if (auto c = b->find("catalogue"); c != b->end() && !c->is_null()) {
-                          Result<std::string> cat = parse_catalogue_state(*c);
-                          if (!cat.ok()) return send_error(res, 400, cat.error().message);
-                          catalogue = std::move(*cat);
-                        }
+                        const std::string& advisor = req->advisor_json;
+                        const std::string& catalogue = req->catalogue_json;
                         if (Status s = store.add_reports(caller.machine_id, recs, advisor, catalogue);
                             !s.ok())
                           return send_error(res, 500, s.error().message);
@@ -950,15 +878,11 @@ Result<int> Server::bind() {
   post_body(R"(/v1/bundles/([A-Za-z0-9._+-]{1,128})/([0-9]{1,18})/promote)",
             wrap_body("/v1/bundles/:id/:version/promote", kAdmin, kJsonBody,
                       [&store, invalidate_cache](auto& req, auto& body, auto& res, auto&) {
-                        std::optional<json> b = body_json(body, res, "promote");
-                        if (!b) return;
+                        Result<std::string> t = parse_promote_request(body);
+                        if (!t.ok()) return send_error(res, 400, t.error().message);
+                        const std::string& tier = *t;
                         std::string id = req.matches[1];
                         int64_t version = *parse_i64(std::string(req.matches[2]));
-                        auto f = str_members(*b, "promote", {"tier"});
-                        if (!f.ok()) return send_error(res, 400, f.error().message);
-                        std::string tier = (*f)[0];
-                        if (Status s = check_name_field("tier", tier, 64); !s.ok())
-                          return send_error(res, 400, s.error().wrap("promote").message);
                         if (Status s = store.promote(id, version, tier); !s.ok()) {
                           bool missing =
                               s.error().message.find("no such bundle") != std::string::npos;
