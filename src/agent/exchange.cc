@@ -1,6 +1,8 @@
 // `nines agent-exchange`: the child side of agent/server_link.h. It holds the HTTP(S)
 // client and the advisor, so that the agent daemon maps neither.
 #include <iostream>
+#include <map>
+#include <set>
 #include <optional>
 #include <string>
 
@@ -16,8 +18,41 @@ using nlohmann::json;
 
 namespace {
 
-// What the agent reports with its patch states: the verdict and its reasons, within the
-// server's 16 KiB limit.
+// The machine's CVE exposure for a report (issue 16): counts by state and severity (all
+// of them), and CVE ids by state, the actionable states first, within `budget` bytes of
+// ids (`truncated` when some are left out). Null without CVE data.
+json exposure_summary(const advisor::CveFacts& c, size_t budget) {
+  if (!c.checked) return nullptr;
+  json counts = json::array();
+  for (const auto& [key, n] : advisor::exposure_counts(c.cves))
+    counts.push_back({{"state", advisor::cve_state_name(key.first)}, {"severity", key.second},
+                      {"count", n}});
+  std::map<advisor::CveState, std::set<std::string>> ids;
+  for (const advisor::CveExposure& x : c.cves) ids[x.state].insert(x.id);
+  json by_state = json::object();
+  bool truncated = false;
+  size_t bytes = 0;
+  for (advisor::CveState s : {advisor::CveState::kRestartNeeded, advisor::CveState::kRebootNeeded,
+                              advisor::CveState::kLivepatched, advisor::CveState::kFixNotInstalled,
+                              advisor::CveState::kUnfixed}) {
+    json list = json::array();
+    for (const std::string& id : ids[s]) {
+      if (bytes + id.size() + 3 > budget) {
+        truncated = true;
+        break;
+      }
+      bytes += id.size() + 3;
+      list.push_back(id);
+    }
+    by_state[advisor::cve_state_name(s)] = std::move(list);
+  }
+  return json{{"release", c.release}, {"counts", counts}, {"cves", by_state},
+              {"truncated", truncated}};
+}
+
+// What the agent reports with its patch states: the verdict and its reasons, and the CVE
+// exposure when the machine has CVE data, within the server's 16 KiB limit (reasons
+// 10,000 bytes, CVE ids 3,000).
 Result<json> advisor_summary(const std::string& root) {
   advisor::CheckOptions co;
   co.root = root.empty() ? "/" : root;
@@ -27,14 +62,25 @@ Result<json> advisor_summary(const std::string& root) {
   size_t bytes = 0;
   for (const auto* list : {&v.reboot_reasons, &v.restart_reasons})
     for (const auto& r : *list) {
-      if (bytes + r.size() > 12000) break;
+      if (bytes + r.size() > 10000) break;
       bytes += r.size();
       reasons.push_back(r.substr(0, 1000));
     }
   std::string verdict = v.reboot != advisor::Reboot::kNo ? "reboot"
                         : v.restarts_pending()           ? "restart"
                                                          : "none";
-  return json{{"verdict", verdict}, {"reasons", reasons}};
+  json summary{{"verdict", verdict}, {"reasons", reasons}};
+  if (json e = exposure_summary(facts.cves, 3000); !e.is_null()) summary["exposure"] = e;
+  // The budgets above count text, not JSON's quotes and escapes: the whole object is held
+  // under the server's limit, dropping ids first, then the last reasons.
+  constexpr size_t kLimit = 16 * 1024 - 256;
+  if (summary.dump().size() > kLimit && summary.contains("exposure")) {
+    summary["exposure"]["cves"] = json::object();
+    summary["exposure"]["truncated"] = true;
+  }
+  while (summary.dump().size() > kLimit && !summary["reasons"].empty())
+    summary["reasons"].erase(summary["reasons"].size() - 1);
+  return summary;
 }
 
 Status download(server::ApiClient& api, const std::string& path, const std::string& sha256,

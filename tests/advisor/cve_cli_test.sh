@@ -204,6 +204,15 @@ expect_line "NINES-REBOOT: yes-kernel-livepatches-applied" "covered" && pass "ev
 cp "$T/tracker.json" "$R/var/lib/nines/cve-data.json"
 check --root "$R" --uname-v "$UV" --format batch
 expect_line "NINES-CVE: restart-needed medium 1" "agent copy" && pass "the agent's copy under /var/lib/nines is used by default"
+# The agent's report carries the exposure (its exchange child runs the advisor; the real
+# uname -v here is not a Debian kernel's, so only the packages' CVEs count).
+out=$(echo "{\"op\":\"advisor\",\"root\":\"$R\"}" | "$NINES" agent-exchange 2>"$T/err")
+python3 -c 'import json,sys
+e=json.loads(sys.stdin.read())["advisor"]["exposure"]
+ok = (e["release"] == "bookworm" and e["cves"]["restart-needed"] == ["CVE-2026-1002"] and
+      e["cves"]["livepatched"] == ["CVE-2026-2001"] and e["cves"]["unfixed"] == ["CVE-2026-1004"] and
+      {"state": "fix-not-installed", "severity": "low", "count": 1} in e["counts"] and not e["truncated"])
+sys.exit(0 if ok else 1)' <<<"$out" && pass "the agent reports exposure (counts and ids by state) with the advisor verdict" || fail "agent exposure"
 rm "$R/var/lib/nines/cve-data.json"
 check --root "$R" --uname-v "$UV" --format json
 python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); sys.exit(0 if d["cves"]==[] and not d["cve"]["checked"] and "no CVE data" in d["cve"]["notes"][0] else 1)' <<<"$out" && \
