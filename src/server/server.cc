@@ -258,10 +258,10 @@ struct Server::Impl {
 Server::Server(ServeOptions opts, std::unique_ptr<Storage> store)
     : opts_(std::move(opts)),
       store_(std::move(store)),
-      machine_limits_(opts_.machine_rate, opts_.machine_burst),
-      admin_limits_(opts_.admin_rate, opts_.admin_burst),
-      auth_fail_limits_(opts_.auth_fail_rate, opts_.auth_fail_burst),
-      auth_fail_global_(opts_.auth_fail_global_rate, opts_.auth_fail_global_burst),
+      auth_(*store_, metrics_,
+            AuthLimits{opts_.machine_rate, opts_.machine_burst, opts_.admin_rate,
+                       opts_.admin_burst, opts_.auth_fail_rate, opts_.auth_fail_burst,
+                       opts_.auth_fail_global_rate, opts_.auth_fail_global_burst}),
       impl_(std::make_unique<Impl>()) {}
 
 Server::~Server() {
@@ -365,91 +365,36 @@ Result<int> Server::bind() {
   // own, for a method no route takes.
   h.set_payload_max_length(bundle::kMaxBundleBytes + 4096);
 
-  // Kinds of token each handler accepts.
-  enum Auth : unsigned { kNone = 0, kAdmin = 1, kEnroll = 2, kMachine = 4, kMirror = 8 };
+  // Kinds of token each handler accepts (kNone: anyone, no token read).
+  constexpr KindSet kNone{}, kAdmin{TokenKind::kAdmin}, kEnroll{TokenKind::kEnroll},
+      kMachine{TokenKind::kMachine}, kMirror{TokenKind::kMirror};
   using Handler =
       std::function<void(const httplib::Request&, httplib::Response&, const TokenRecord&)>;
   // A route that takes a body gets it read and checked (read_body) before anything else.
   using BodyHandler = std::function<void(const httplib::Request&, const std::string& body,
                                          httplib::Response&, const TokenRecord&)>;
 
-  // Who presents the request's token, and whether its kind may use `route`: the caller, or
-  // the refusal (401, 403, 500) and why. No side effects beyond the store lookup.
-  struct Identity {
-    std::optional<TokenRecord> caller;
-    int status = 0;
-    std::string why;
+  // Answers a refusal of the authenticator (auth.h): 401, 403, 429 with Retry-After, 500.
+  auto refuse = [](httplib::Response& res, const AuthResult& a) {
+    if (a.retry_after_s) res.set_header("Retry-After", std::to_string(a.retry_after_s));
+    send_error(res, a.status, a.why);
   };
-  auto identify = [this](const httplib::Request& req, const std::string& route,
-                         unsigned allowed) -> Identity {
-    std::string auth = req.get_header_value("Authorization");
-    std::string token = starts_with(auth, "Bearer ") ? auth.substr(7) : std::string();
-    auto refused = [&](int status, const std::string& why) {
-      return Identity{std::nullopt, status, fmt::format("{} {}: {}", req.method, route, why)};
-    };
-    if (token.empty()) return refused(401, "missing bearer token (Authorization: Bearer <token>)");
-    if (!token_well_formed(token)) return refused(401, "malformed token");
-    std::string h = hash_token(token);
-    Result<std::optional<TokenRecord>> r = store_->find_token(h);
-    if (!r.ok()) return Identity{std::nullopt, 500, r.error().message};
-    if (!r->has_value() || !constant_time_equal((**r).hash_hex, h))
-      return refused(401, "unknown token");
-    if ((**r).expires_unix != 0 && unix_now() >= (**r).expires_unix)
-      return refused(401, fmt::format("token expired at {}", format_rfc3339((**r).expires_unix)));
-    unsigned kind = (**r).kind == TokenKind::kAdmin    ? kAdmin
-                    : (**r).kind == TokenKind::kEnroll ? kEnroll
-                    : (**r).kind == TokenKind::kMirror ? kMirror
-                                                       : kMachine;
-    if (!(allowed & kind))
-      return refused(403, fmt::format("a {} token may not do this", to_string((**r).kind)));
-    return Identity{**r, 0, ""};
-  };
-
-  // Answers a refused identity: 401 (or 429 when this address failed too often), 403, 500.
-  auto refuse_identity = [this](const httplib::Request& req, httplib::Response& res,
-                                const Identity& id) {
-    if (id.status != 401) return send_error(res, id.status, id.why);
-    metrics_.auth_failures++;
-    int64_t now = monotonic_ns();
-    if (int wait = auth_fail_limits_.take("addr:" + req.remote_addr, now)) {
-      metrics_.rate_limited++;
-      res.set_header("Retry-After", std::to_string(wait));
-      send_error(res, 429, "too many failed authentications from this address");
-    } else if (int wait_all = auth_fail_global_.take("all", now)) {
-      metrics_.rate_limited++;
-      res.set_header("Retry-After", std::to_string(wait_all));
-      send_error(res, 429, "too many failed authentications from all addresses together");
-    } else {
-      send_error(res, 401, id.why);
-    }
-  };
-
-  // Authentication and per-token rate limits: the caller (empty for kNone), or nullopt with
-  // the answer (401, 403, 429, 500) in `res`.
-  auto authorize = [this, identify, refuse_identity](
-                       const httplib::Request& req, httplib::Response& res,
-                       const std::string& route, unsigned allowed) -> std::optional<TokenRecord> {
-    if (allowed == kNone) return TokenRecord{};
-    Identity id = identify(req, route, allowed);
-    if (!id.caller) {
-      refuse_identity(req, res, id);
+  // Authentication and per-token rate limits (with `rate_limit`): the caller (empty for
+  // kNone), or nullopt with the answer in `res`.
+  auto authorize = [this, refuse](const httplib::Request& req, httplib::Response& res,
+                                  const std::string& route, KindSet allowed,
+                                  bool rate_limit = true) -> std::optional<TokenRecord> {
+    AuthResult a = auth_.authorize(req.get_header_value("Authorization"), req.remote_addr,
+                                   fmt::format("{} {}", req.method, route), allowed, rate_limit);
+    if (!a.caller) {
+      refuse(res, a);
       return std::nullopt;
     }
-    // An enroll token serves a whole fleet being provisioned: it gets the admin limit, not
-    // one machine's.
-    RateLimiter& lim = id.caller->kind == TokenKind::kMachine ? machine_limits_ : admin_limits_;
-    if (int wait = lim.take(id.caller->hash_hex, monotonic_ns())) {
-      metrics_.rate_limited++;
-      res.set_header("Retry-After", std::to_string(wait));
-      send_error(res, 429,
-                 fmt::format("{} {}: rate limit of this token exceeded", req.method, route));
-      return std::nullopt;
-    }
-    return id.caller;
+    return a.caller;
   };
 
   // Wraps a handler with timing, metrics, authentication and per-token rate limits.
-  auto wrap = [this, authorize](std::string route, unsigned allowed, Handler fn) {
+  auto wrap = [this, authorize](std::string route, KindSet allowed, Handler fn) {
     return
         [this, authorize, route, allowed, fn](const httplib::Request& req, httplib::Response& res) {
           Stopwatch sw;
@@ -465,11 +410,11 @@ Result<int> Server::bind() {
   // valid token of the right kind makes the server keep a body in memory.
   struct BodyRoute {
     std::string route;
-    unsigned allowed;
+    KindSet allowed;
     BodyRule rule;
     httplib::Server::HandlerWithContentReader handler;
   };
-  auto wrap_body = [this, authorize](std::string route, unsigned allowed, BodyRule rule,
+  auto wrap_body = [this, authorize](std::string route, KindSet allowed, BodyRule rule,
                                      BodyHandler fn) {
     auto handler = [this, authorize, route, allowed, rule, fn](const httplib::Request& req,
                                                                httplib::Response& res,
@@ -493,7 +438,7 @@ Result<int> Server::bind() {
   struct BodyRouteMatch {
     std::regex pattern;
     std::string route;
-    unsigned allowed;
+    KindSet allowed;
     BodyRule rule;
   };
   auto body_routes = std::make_shared<std::vector<BodyRouteMatch>>();
@@ -508,7 +453,7 @@ Result<int> Server::bind() {
   // (411, 413, 400, 415); the connection is then closed, since the body it may still send
   // is unread. A caller that passes is authorized again by the route, which applies the
   // per-token rate limit (a 429 then comes after the body).
-  h.set_expect_100_continue_handler([this, body_routes, identify, refuse_identity](
+  h.set_expect_100_continue_handler([this, body_routes, authorize](
                                         const httplib::Request& req, httplib::Response& res) {
     if (req.method != "POST") return 100;
     // Called outside httplib's exception handling: nothing may escape.
@@ -516,10 +461,8 @@ Result<int> Server::bind() {
       for (const BodyRouteMatch& m : *body_routes) {
         if (!std::regex_match(req.path, m.pattern)) continue;
         Stopwatch sw;
-        if (m.allowed != kNone) {
-          Identity id = identify(req, m.route, m.allowed);
-          if (!id.caller) {
-            refuse_identity(req, res, id);
+        if (!m.allowed.anyone()) {
+          if (!authorize(req, res, m.route, m.allowed, /*rate_limit=*/false)) {
             close_after_answer(res);
             metrics_.observe_request(m.route, req.method, res.status, sw.elapsed_ns());
             return res.status;

@@ -16,6 +16,7 @@
 
 #include "bundle/bundle.h"
 #include "core/result.h"
+#include "server/auth.h"
 #include "server/json_body.h"
 #include "server/metrics.h"
 #include "server/rate_limit.h"
@@ -87,7 +88,7 @@ class Server {
   std::unique_ptr<Storage> store_;
   std::unique_ptr<httplib::Server> http_;
   Metrics metrics_;
-  RateLimiter machine_limits_, admin_limits_, auth_fail_limits_, auth_fail_global_;
+  Authenticator auth_;
   std::unique_ptr<Impl> impl_;
   std::optional<bundle::SecretKey> timestamp_key_;
   std::thread upstream_thread_;
