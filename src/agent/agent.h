@@ -1,8 +1,10 @@
 // The agent: the daemon `nines agent` runs on every machine (docs/AGENT.md).
 //
 //   each check:  reload policy → check in with the server (build-ids of mapped objects,
-//                kernel release) → download new bundles by sha256 → verify against the
-//                trust store → decide by policy → write "applying" → apply (kernel: klp;
+//                kernel release) → download new bundles by sha256 (bounded) → verify
+//                against the trust store → check the signed manifest against the offer,
+//                the version floor and the signed catalogue → decide by policy on the
+//                signed manifest → write "applying" → apply (kernel: klp;
 //                user space: every process mapping the target) → write "applied" or
 //                "apply-failed" → report the changes to the server → schedule the next
 //                check (interval minus up to 10% jitter; on a server error, back off with
@@ -18,6 +20,7 @@
 //                status | refresh | refresh-retry | disable | enable.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -28,9 +31,17 @@
 
 namespace nines::agent {
 
+// Test seams: called at fixed points of the agent's work; empty in production.
+struct AgentHooks {
+  // After "applying" is journaled, before any process is touched (tests kill the agent
+  // there to leave an interrupted apply).
+  std::function<void(const std::string& id, int64_t version)> before_apply;
+};
+
 struct AgentOptions {
   Paths paths;
   bool once = false;  // one check, then exit (for scripts)
+  AgentHooks hooks;
 };
 
 // Runs until SIGTERM/SIGINT. Returns the exit status. Fails before touching anything when

@@ -43,7 +43,8 @@ Paths Paths::make(const std::string& root_arg) {
 const std::vector<std::string>& policy_keys() {
   static const std::vector<std::string> keys = {
       "check-interval", "severity", "cutoff-date", "patch-delay", "tier",          "mode",
-      "remote-server",  "ca-certs", "http-proxy",  "trust-dir",   "metrics-listen"};
+      "remote-server",  "ca-certs", "http-proxy",  "trust-dir",   "metrics-listen",
+      "max-download",   "server-timeout", "catalogue-max-age"};
   return keys;
 }
 
@@ -132,6 +133,24 @@ Status set_policy_key(Policy& p, const std::string& key, const std::string& valu
     if (!value.empty() && !starts_with(value, "127.0.0.1:") && !starts_with(value, "[::1]:"))
       return bad("must be a loopback address (127.0.0.1:PORT)");
     p.metrics_listen = value;
+  } else if (key == "max-download") {
+    // Bytes, with an optional K or M (powers of 1024); at most the bundle format's limit.
+    std::string_view v = trim(value);
+    uint64_t mult = 1;
+    if (!v.empty() && (v.back() == 'K' || v.back() == 'M')) {
+      mult = v.back() == 'K' ? 1024 : 1024 * 1024;
+      v.remove_suffix(1);
+    }
+    auto n = parse_u64(v);
+    if (!n || *n == 0 || *n > bundle::kMaxBundleBytes / mult || *n * mult < 1024)
+      return bad(fmt::format("is not a size from 1K to {}M (bytes, or a number with K or M)",
+                             bundle::kMaxBundleBytes >> 20));
+    p.max_download = *n * mult;
+  } else if (key == "server-timeout" || key == "catalogue-max-age") {
+    auto d = parse_duration(value);
+    if (!d) return Error{"config: " + key + ": " + d.error().message};
+    if (*d < 1) return bad("must be at least 1s");
+    (key == "server-timeout" ? p.server_timeout_s : p.catalogue_max_age_s) = *d;
   } else {
     std::string all;
     for (const auto& k : policy_keys()) all += (all.empty() ? "" : ", ") + k;
@@ -152,6 +171,13 @@ std::string policy_value(const Policy& p, const std::string& key) {
   if (key == "http-proxy") return p.http_proxy;
   if (key == "trust-dir") return p.trust_dir;
   if (key == "metrics-listen") return p.metrics_listen;
+  if (key == "max-download") {
+    if (p.max_download % (1024 * 1024) == 0) return std::to_string(p.max_download >> 20) + "M";
+    if (p.max_download % 1024 == 0) return std::to_string(p.max_download >> 10) + "K";
+    return std::to_string(p.max_download);
+  }
+  if (key == "server-timeout") return format_duration(p.server_timeout_s);
+  if (key == "catalogue-max-age") return format_duration(p.catalogue_max_age_s);
   return {};
 }
 
@@ -208,7 +234,11 @@ Status save_policy(const std::string& path, const Policy& p) {
     for (size_t i = 1; i <= dir.size(); ++i)
       if (i == dir.size() || dir[i] == '/') ::mkdir(dir.substr(0, i).c_str(), 0755);
   }
-  return write_file_atomic(path, out.str(), 0644);
+  return write_file_atomic(path, out.str(), 0600);
+}
+
+std::string timestamp_key_dir(const Paths& paths) {
+  return paths.root + "/etc/nines/timestamp-keys.d";
 }
 
 std::string machine_id(const Paths& paths) {

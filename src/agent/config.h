@@ -45,7 +45,13 @@ struct Policy {
   std::string http_proxy;              // http-proxy: http://host:port
   std::string trust_dir = "/etc/nines/trusted-keys.d";  // trust-dir: publisher keys
   std::string metrics_listen;                           // metrics-listen: 127.0.0.1:PORT ("" = off)
+  uint64_t max_download = 64u << 20;   // max-download: bundle bodies larger are refused
+  int64_t server_timeout_s = 300;      // server-timeout: one request, headers to last byte
+  int64_t catalogue_max_age_s = 86400;  // catalogue-max-age: stale past this age
 };
+
+// The timestamp keys' trust store (docs/SECURITY.md): ROOT/etc/nines/timestamp-keys.d.
+std::string timestamp_key_dir(const Paths& paths);
 
 // The keys in the order `nines config` shows them.
 const std::vector<std::string>& policy_keys();
@@ -63,7 +69,8 @@ std::string policy_value(const Policy& p, const std::string& key);
 // Reads config.toml; a missing file is the default policy. Unknown keys and bad values
 // fail naming the file and the key.
 Result<Policy> load_policy(const std::string& path);
-// Writes every key that differs from the default, atomically (mode 0644).
+// Writes every key that differs from the default, atomically (mode 0600: http-proxy may
+// hold a password).
 Status save_policy(const std::string& path, const Policy& p);
 
 // This machine's id: machine_id_file, /etc/machine-id, else the hostname.

@@ -9,7 +9,6 @@ namespace nines::agent {
 
 Decision decide(const Policy& p, const std::string& severity, int64_t published_unix, int64_t now) {
   Decision d;
-  d.state = "deferred";
   if (p.mode == "no-apply") {
     d.reason = "policy: mode is no-apply";
     return d;
@@ -29,8 +28,7 @@ Decision decide(const Policy& p, const std::string& severity, int64_t published_
     d.reason = fmt::format("waiting for the patch delay until {}", format_rfc3339(d.until_unix));
     return d;
   }
-  d.apply = true;
-  d.state = "apply";
+  d.action = Action::kApply;
   return d;
 }
 

@@ -8,15 +8,17 @@
 
 namespace nines::agent {
 
+enum class Action { kApply, kDefer };
+
 struct Decision {
-  bool apply = false;
-  std::string state;       // "apply" | "deferred"
+  Action action = Action::kDefer;
   std::string reason;      // for deferred: "below the severity threshold (medium < high)", ...
   int64_t until_unix = 0;  // deferred by patch-delay: when it becomes due
 };
 
-// `severity` is the highest severity among the patch's CVEs ("" when none: treated as
-// negligible). Rules in order: mode no-apply, severity threshold, cut-off date, delay.
+// `severity` is the highest severity among the CVEs of the patch's signed manifest ("" when
+// none: treated as negligible), `published_unix` the signed publication time. Rules in
+// order: mode no-apply, severity threshold, cut-off date, delay.
 Decision decide(const Policy& p, const std::string& severity, int64_t published_unix, int64_t now);
 
 }  // namespace nines::agent

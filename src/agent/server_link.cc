@@ -11,6 +11,7 @@
 
 #include "core/clock.h"
 #include "core/subprocess.h"
+#include "agent/offers.h"
 
 extern char** environ;
 
@@ -89,7 +90,7 @@ void ServerLink::close() {
   pid_ = -1;
 }
 
-Result<json> ServerLink::call(const json& request, int timeout_s) {
+Result<json> ServerLink::call(const json& request, int timeout_s, bool keep_error_answer) {
   std::string op = request.value("op", "");
   if (pid_ <= 0) return make_error("agent-exchange: {}: the exchange process is gone", op);
   auto broken = [&](std::string why) {
@@ -120,24 +121,64 @@ Result<json> ServerLink::call(const json& request, int timeout_s) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return broken("the exchange process exited without answering");
     pending_.append(buf, static_cast<size_t>(n));
-    if (pending_.size() > (64u << 20)) return broken("answer larger than 64 MiB");
+    // A check-in answer is at most kMaxCheckinAnswerBytes; JSON-escaped, at most 6 times that.
+    if (pending_.size() > 6 * kMaxCheckinAnswerBytes + 4096)
+      return broken("answer larger than the check-in answer limit");
   }
   json answer = json::parse(pending_.substr(0, nl), nullptr, false);
   pending_.erase(0, nl + 1);
   if (!answer.is_object()) return broken("answer is not a JSON object");
-  if (answer.contains("error")) return make_error("{}", answer["error"].get<std::string>());
+  if (answer.contains("error") && !keep_error_answer)
+    return make_error("{}", answer["error"].is_string() ? answer["error"].get<std::string>()
+                                                        : std::string("agent-exchange: error"));
   return answer;
 }
 
-Result<json> ServerLink::post_json(const std::string& path, const json& body) {
-  json a = NINES_TRY(call({{"op", "post"}, {"path", path}, {"body", body}}, 330));
-  return a.value("reply", json(nullptr));
+Result<std::string> ServerLink::post(const std::string& path, const json& body,
+                                     uint64_t max_bytes, int timeout_s) {
+  json a = NINES_TRY(call({{"op", "post"},
+                           {"path", path},
+                           {"body", body},
+                           {"max_bytes", max_bytes},
+                           {"timeout_s", timeout_s}},
+                          timeout_s + 10));
+  auto t = a.find("text");
+  if (t == a.end() || !t->is_string())
+    return make_error("agent-exchange: post {}: answer without text", path);
+  return t->get<std::string>();
 }
 
-Status ServerLink::download(const std::string& path, const std::string& sha256,
-                            const std::string& file) {
-  NINES_TRY(call({{"op", "download"}, {"path", path}, {"sha256", sha256}, {"file", file}}, 660));
-  return {};
+Result<json> ServerLink::post_json(const std::string& path, const json& body, int timeout_s) {
+  std::string text = NINES_TRY(post(path, body, 1u << 20, timeout_s));
+  if (auto d = check_json_depth(text, kMaxJsonDepth); !d)
+    return d.error().wrap("POST " + path + ": answer");
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return make_error("POST {}: answer is not JSON", path);
+  return j;
+}
+
+ServerLink::Download ServerLink::download(const std::string& path, const std::string& sha256,
+                                          const std::string& file, uint64_t max_bytes,
+                                          int timeout_s) {
+  Download d;
+  auto a = call({{"op", "download"},
+                 {"path", path},
+                 {"sha256", sha256},
+                 {"file", file},
+                 {"max_bytes", max_bytes},
+                 {"timeout_s", timeout_s}},
+                timeout_s + 10, /*keep_error_answer=*/true);
+  if (!a) {
+    d.error = a.error().message;
+    return d;
+  }
+  if (auto e = a->find("error"); e != a->end()) {
+    d.error = e->is_string() ? e->get<std::string>() : "download failed";
+    d.refused = a->value("refused", false);
+    return d;
+  }
+  d.ok = true;
+  return d;
 }
 
 Result<json> ServerLink::advisor(const std::string& root) {

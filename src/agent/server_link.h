@@ -10,8 +10,10 @@
 // reads EOF and exits too.
 //
 //   -> {"op":"hello","server":URL,"token":T,"ca_certs":F,"http_proxy":P}   <- {"ok":true}
-//   -> {"op":"post","path":"/v1/checkin","body":{...}}                      <- {"reply":{...}}
-//   -> {"op":"download","path":P,"sha256":H,"file":F}                       <- {"ok":true}
+//   -> {"op":"post","path":"/v1/checkin","body":{...},"max_bytes":N,"timeout_s":S}
+//                                                                            <- {"text":"..."}
+//   -> {"op":"download","path":P,"sha256":H,"file":F,"max_bytes":N,"timeout_s":S}
+//                                                         <- {"ok":true} | {"error","refused"}
 //   -> {"op":"advisor","root":R}                        <- {"advisor":{"verdict","reasons"}}
 //   any failure                                                             <- {"error":"..."}
 #pragma once
@@ -43,17 +45,34 @@ class ServerLink {
   ServerLink& operator=(ServerLink&& o) noexcept;
   ~ServerLink();  // closes the pipe and reaps the child (killed if it does not exit in 5 s)
 
-  // POST a JSON body; the server's JSON answer, or the error ("POST PATH: STATUS: ...").
-  Result<nlohmann::json> post_json(const std::string& path, const nlohmann::json& body);
-  // GET path into `file` (0600, written atomically), only when the body's sha256 is `sha256`.
-  Status download(const std::string& path, const std::string& sha256, const std::string& file);
+  // POST a JSON body; the server's 2xx answer as text, unparsed (the caller parses it with
+  // its own bounds: agent/offers.h), or the error ("POST PATH: HTTP STATUS: ..."). The
+  // answer is refused past max_bytes or timeout_s (headers to last byte).
+  Result<std::string> post(const std::string& path, const nlohmann::json& body,
+                           uint64_t max_bytes, int timeout_s);
+  // post() for small answers (reports): at most 1 MiB, parsed after the depth check.
+  Result<nlohmann::json> post_json(const std::string& path, const nlohmann::json& body,
+                                   int timeout_s);
+
+  struct Download {
+    bool ok = false;
+    bool refused = false;  // too large or the wrong digest: asking again cannot help
+    std::string error;
+  };
+  // GET path into `file` (0600, written atomically) only when the body's sha256 is `sha256`;
+  // the body is streamed to disk, never held whole, and refused past max_bytes.
+  Download download(const std::string& path, const std::string& sha256, const std::string& file,
+                    uint64_t max_bytes, int timeout_s);
   // The advisor's verdict on the machine under `root`: {"verdict", "reasons"}.
   Result<nlohmann::json> advisor(const std::string& root);
 
  private:
   ServerLink() = default;
   void close();
-  Result<nlohmann::json> call(const nlohmann::json& request, int timeout_s);
+  // One request line, one answer line; an answer with "error" is an error unless
+  // keep_error_answer (download reads its "refused" member).
+  Result<nlohmann::json> call(const nlohmann::json& request, int timeout_s,
+                              bool keep_error_answer = false);
   pid_t pid_ = -1;
   Fd to_, from_;
   std::string pending_;  // bytes read past the last answer line

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "core/clock.h"
+#include "core/strings.h"
 
 namespace nines::agent {
 
@@ -35,7 +36,7 @@ PatchRow row_of(sqlite3_stmt* s) {
   r.kernel_release = col_text(s, 6);
   r.published_unix = sqlite3_column_int64(s, 7);
   r.manifest_json = col_text(s, 8);
-  r.state = col_text(s, 9);
+  r.state = row_state_of(col_text(s, 9));
   r.reason = col_text(s, 10);
   r.until_unix = sqlite3_column_int64(s, 11);
   r.reported = col_text(s, 12);
@@ -43,7 +44,42 @@ PatchRow row_of(sqlite3_stmt* s) {
   return r;
 }
 
+constexpr std::pair<RowState, const char*> kStateNames[] = {
+    {RowState::kOffered, "offered"},
+    {RowState::kApplying, "applying"},
+    {RowState::kApplied, "applied"},
+    {RowState::kApplyFailed, "apply-failed"},
+    {RowState::kInterrupted, "interrupted"},
+    {RowState::kDeferred, "deferred"},
+    {RowState::kNotApplicable, "not-applicable"},
+    {RowState::kReverted, "reverted"},
+    {RowState::kSuperseded, "superseded"},
+    {RowState::kRefused, "refused"},
+};
+
 }  // namespace
+
+const char* to_string(RowState s) {
+  for (const auto& [state, name] : kStateNames)
+    if (state == s) return name;
+  return "offered";
+}
+
+RowState row_state_of(std::string_view text) {
+  for (const auto& [state, name] : kStateNames)
+    if (text == name) return state;
+  return RowState::kOffered;
+}
+
+Result<int64_t> StateDb::floor(const std::string& id) {
+  auto v = NINES_TRY(get("floor/" + id));
+  return v ? parse_i64(*v).value_or(0) : 0;
+}
+
+Status StateDb::raise_floor(const std::string& id, int64_t version) {
+  if (NINES_TRY(floor(id)) >= version) return {};
+  return put("floor/" + id, std::to_string(version));
+}
 
 Result<StateDb> StateDb::open(const std::string& path) {
   std::string dir = path.substr(0, path.rfind('/'));
@@ -68,6 +104,11 @@ Result<StateDb> StateDb::open(const std::string& path) {
       "sha256 TEXT, target_name TEXT, target_build_id TEXT, kernel_release TEXT, "
       "published_unix INTEGER, manifest_json TEXT, state TEXT, reason TEXT, until_unix INTEGER, "
       "reported TEXT, updated_unix INTEGER, PRIMARY KEY (id, version))"));
+  // A journal written before version floors existed: what it records as applied (or
+  // superseded, i.e. applied then replaced) sets the floor.
+  NINES_CHECK(db.exec(
+      "INSERT OR IGNORE INTO kv (key, value) SELECT 'floor/' || id, MAX(version) FROM patches "
+      "WHERE state IN ('applied', 'superseded') GROUP BY id"));
   return db;
 }
 
@@ -164,7 +205,7 @@ Status StateDb::upsert(const PatchRow& r) {
   text(7, r.kernel_release);
   sqlite3_bind_int64(st.s, 8, r.published_unix);
   text(9, r.manifest_json);
-  text(10, r.state);
+  text(10, to_string(r.state));
   text(11, r.reason);
   sqlite3_bind_int64(st.s, 12, r.until_unix);
   text(13, r.reported);

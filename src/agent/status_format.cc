@@ -88,6 +88,7 @@ std::string fix_text(const json& f) {
   if (st == "not-applicable") return "not applicable: " + reason;
   if (st == "reverted") return "reverted: " + reason;
   if (st == "superseded") return "superseded: " + reason;
+  if (st == "refused") return "not applied: " + reason;
   return st + (reason.empty() ? "" : ": " + reason);
 }
 
@@ -113,6 +114,15 @@ std::string format_status(const json& s, const std::string& format, bool verbose
   o += fmt::format("last check:  {} ({})\n", str(s, "last_check", "never"),
                    str(s, "last_check_result"));
   o += fmt::format("next check:  {}\n", str(s, "next_check", "not scheduled"));
+  if (!str(s, "server_warning", "").empty())
+    o += fmt::format("warning:     {}\n", str(s, "server_warning"));
+  if (s.contains("catalogue") && s["catalogue"].is_object()) {
+    const json& c = s["catalogue"];
+    if (str(c, "state") == "stale")
+      o += fmt::format("catalogue:   stale since {}: {}\n", str(c, "since"), str(c, "reason"));
+    else
+      o += fmt::format("catalogue:   fresh (signed catalogue issued {})\n", str(c, "issued"));
+  }
   if (!str(s, "config_error", "").empty())
     o += fmt::format("config:      ERROR {}\n", str(s, "config_error"));
   const json& k = s.value("kernel", json::object());
@@ -162,6 +172,12 @@ std::string format_status(const json& s, const std::string& format, bool verbose
     o += fmt::format(
         "  {:<16} {:<9} {}{}: {}\n", str(f, "cve"), str(f, "severity"), str(f, "patch"),
         verbose ? fmt::format(" v{}", f.value("version", 0)) : std::string(), fix_text(f));
+  const json& refused = s.value("refused", json::array());
+  if (!refused.empty()) {
+    o += "refused offers:\n";
+    for (const auto& r : refused)
+      o += fmt::format("  {} v{}: {}\n", str(r, "id", "?"), r.value("version", 0), str(r, "reason"));
+  }
   return o;
 }
 

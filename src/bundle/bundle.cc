@@ -142,7 +142,19 @@ bool looks_like_bundle(std::string_view bytes) {
   return bytes.size() >= sizeof kMagic && std::memcmp(bytes.data(), kMagic, sizeof kMagic) == 0;
 }
 
-Result<Bundle> parse_bundle(std::string_view bytes) {
+namespace {
+
+// The container without its meaning: header, section framing and the fixed-size sections.
+// This is all that is read of a bundle before its signature is checked; the manifest's
+// TOML is left as bytes.
+struct Framed {
+  uint32_t format_version = 0;
+  std::string_view manifest, digest, payload;
+  std::optional<PublicKey> signer;
+  std::array<uint8_t, 64> signature{};
+};
+
+Result<Framed> frame(std::string_view bytes) {
   if (bytes.size() > kMaxBundleBytes)
     return make_error("bundle: oversized ({} bytes, limit {})", bytes.size(), kMaxBundleBytes);
   if (bytes.size() < kHeaderBytes) {
@@ -153,11 +165,11 @@ Result<Bundle> parse_bundle(std::string_view bytes) {
                       kHeaderBytes);
   }
   if (!looks_like_bundle(bytes)) return make_error("bundle: not a nines bundle (bad magic)");
-  Bundle b;
-  b.format_version = get_u32(bytes.data() + 8);
-  if (b.format_version != kFormatVersion)
+  Framed f;
+  f.format_version = get_u32(bytes.data() + 8);
+  if (f.format_version != kFormatVersion)
     return make_error("bundle: unsupported format version {} (this nines reads version {})",
-                      b.format_version, kFormatVersion);
+                      f.format_version, kFormatVersion);
   uint32_t count = get_u32(bytes.data() + 12);
   if (count < 3 || count > 4)
     return make_error("bundle: {} sections; format 1 has 3 (unsigned) or 4", count);
@@ -193,62 +205,107 @@ Result<Bundle> parse_bundle(std::string_view bytes) {
   if (count == 4 && sec[kSignature].size() != 96)
     return make_error("bundle: signature section is {} bytes, expected 96", sec[kSignature].size());
   if (sec[kPayload].empty()) return make_error("bundle: payload section is empty");
-
-  b.manifest_text = std::string(sec[kManifest]);
-  auto m = parse_manifest(b.manifest_text);
-  if (!m) return m.error().wrap("bundle");
-  b.manifest = std::move(*m);
-  b.payload = std::string(sec[kPayload]);
-  b.payload_sha256_hex = to_hex(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(sec[kPayloadSha256].data()), 32));
+  f.manifest = sec[kManifest];
+  f.digest = sec[kPayloadSha256];
+  f.payload = sec[kPayload];
   if (count == 4) {
     PublicKey pk;
     std::memcpy(pk.bytes.data(), sec[kSignature].data(), 32);
-    std::memcpy(b.signature.data(), sec[kSignature].data() + 32, 64);
-    b.signer = pk;
-    b.signer_fingerprint = fingerprint(pk);
+    std::memcpy(f.signature.data(), sec[kSignature].data() + 32, 64);
+    f.signer = pk;
+  }
+  return f;
+}
+
+// The signature over the framed bytes, checked before the manifest is parsed: signed at
+// all, by a trusted key, over manifest bytes + stated digest, and the payload has that
+// digest. `who` names the bundle in messages.
+Status verify_framed(const Framed& f, const std::vector<TrustedKey>& trusted,
+                     const std::string& who) {
+  if (sodium_init() < 0) return make_error("verify bundle: libsodium failed to initialise");
+  if (!f.signer) return make_error("{}: unsigned (no signature section)", who);
+  std::string fp = fingerprint(*f.signer);
+  bool known = false;
+  for (const TrustedKey& k : trusted) known = known || k.key == *f.signer;
+  if (!known) return make_error("{}: signed by untrusted key {} (not in the trust store)", who, fp);
+  std::string msg = signed_message(
+      f.manifest,
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(f.digest.data()), f.digest.size()));
+  if (crypto_sign_verify_detached(f.signature.data(),
+                                  reinterpret_cast<const unsigned char*>(msg.data()), msg.size(),
+                                  f.signer->bytes.data()) != 0)
+    return make_error(
+        "{}: bad signature (key {}): manifest or digest altered, or not signed by this key", who,
+        fp);
+  std::string stated = to_hex(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(f.digest.data()), f.digest.size()));
+  std::string computed = sha256_hex(f.payload);
+  if (computed != stated)
+    return make_error("{}: payload digest mismatch (stated sha256 {}, computed {})", who, stated,
+                      computed);
+  return {};
+}
+
+// The Bundle of a framed container whose manifest parsed.
+Bundle assemble_bundle(const Framed& f, Manifest m, std::string_view bytes) {
+  Bundle b;
+  b.format_version = f.format_version;
+  b.manifest = std::move(m);
+  b.manifest_text = std::string(f.manifest);
+  b.payload = std::string(f.payload);
+  b.payload_sha256_hex = to_hex(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(f.digest.data()), f.digest.size()));
+  if (f.signer) {
+    b.signer = f.signer;
+    b.signature = f.signature;
+    b.signer_fingerprint = fingerprint(*f.signer);
   }
   b.raw = std::string(bytes);
   return b;
 }
 
+}  // namespace
+
+Result<Bundle> parse_bundle(std::string_view bytes) {
+  Framed f = NINES_TRY(frame(bytes));
+  auto m = parse_manifest(f.manifest);
+  if (!m) return m.error().wrap("bundle");
+  return assemble_bundle(f, std::move(*m), bytes);
+}
+
 Status verify_bundle(const Bundle& b, const std::vector<TrustedKey>& trusted) {
-  if (sodium_init() < 0) return make_error("verify bundle: libsodium failed to initialise");
   std::string who = fmt::format("bundle {} version {}", b.manifest.id, b.manifest.version);
-  if (!b.signer) return make_error("{}: unsigned (no signature section)", who);
-  bool known = false;
-  for (const TrustedKey& k : trusted) known = known || k.key == *b.signer;
-  if (!known)
-    return make_error("{}: signed by untrusted key {} (not in the trust store)", who,
-                      b.signer_fingerprint);
-  auto digest = from_hex(b.payload_sha256_hex);
-  if (!digest || digest->size() != 32) return make_error("{}: malformed payload digest", who);
-  std::string msg = signed_message(b.manifest_text, *digest);
-  if (crypto_sign_verify_detached(b.signature.data(),
-                                  reinterpret_cast<const unsigned char*>(msg.data()), msg.size(),
-                                  b.signer->bytes.data()) != 0)
-    return make_error(
-        "{}: bad signature (key {}): manifest or digest altered, or not signed "
-        "by this key",
-        who, b.signer_fingerprint);
-  std::string computed = sha256_hex(b.payload);
-  if (computed != b.payload_sha256_hex)
-    return make_error("{}: payload digest mismatch (stated sha256 {}, computed {})", who,
-                      b.payload_sha256_hex, computed);
+  // Re-framed from the raw bytes, so exactly what was signed is what is checked.
+  Framed f = NINES_TRY(frame(b.raw));
+  NINES_CHECK(verify_framed(f, trusted, who));
   auto agrees = check_payload_matches(b.manifest, b.payload);
   if (!agrees) return agrees.error().wrap(who);
   return {};
 }
 
-Result<Bundle> open_verified(std::string_view bytes, const std::string& trust_dir) {
-  Bundle b = NINES_TRY(parse_bundle(bytes));
-  auto trusted = load_trust_store(trust_dir);
-  if (!trusted) return trusted.error().wrap(fmt::format("verify bundle {}", b.manifest.id));
-  if (trusted->empty())
-    return make_error("verify bundle {}: trust store {} holds no public keys (*.pub)",
-                      b.manifest.id, trust_dir);
-  NINES_CHECK(verify_bundle(b, *trusted));
+Result<Bundle> verify_then_parse(std::string_view bytes, const std::vector<TrustedKey>& trusted) {
+  // Only the framing is read before the signature: the manifest TOML is parsed once its
+  // bytes are known to come from a trusted publisher.
+  Framed f = NINES_TRY(frame(bytes));
+  std::string who =
+      f.signer ? fmt::format("bundle (signed by key {})", fingerprint(*f.signer)) : "bundle";
+  NINES_CHECK(verify_framed(f, trusted, who));
+  auto m = parse_manifest(f.manifest);
+  if (!m) return m.error().wrap(who);
+  Bundle b = assemble_bundle(f, std::move(*m), bytes);
+  auto agrees = check_payload_matches(b.manifest, b.payload);
+  if (!agrees)
+    return agrees.error().wrap(
+        fmt::format("bundle {} version {}", b.manifest.id, b.manifest.version));
   return b;
+}
+
+Result<Bundle> open_verified(std::string_view bytes, const std::string& trust_dir) {
+  auto trusted = load_trust_store(trust_dir);
+  if (!trusted) return trusted.error().wrap("verify bundle");
+  if (trusted->empty())
+    return make_error("verify bundle: trust store {} holds no public keys (*.pub)", trust_dir);
+  return verify_then_parse(bytes, *trusted);
 }
 
 Result<std::string> create_bundle(const Manifest& m, std::string_view payload,

@@ -131,16 +131,24 @@ struct Bundle {
 bool looks_like_bundle(std::string_view bytes);
 
 // Structure only, no trust: magic, format version, section table, sizes, manifest rules.
-// An unsigned bundle parses (signer empty); open_verified refuses it.
+// An unsigned bundle parses (signer empty); open_verified refuses it. For display
+// (`bundle inspect`) only: a machine deciding anything uses open_verified.
 Result<Bundle> parse_bundle(std::string_view bytes);
 
-// parse_bundle, then: signed at all, signer key in the trust store, signature valid over
-// manifest + stated digest, and the payload's SHA-256 equals the stated digest. The error
-// names the cause: "bundle fix-1: unsigned", "... signed by untrusted key <fp>",
-// "... bad signature", "... payload digest mismatch (stated X, computed Y)".
+// The bytes of a bundle from anywhere (a server, a disk) become a Bundle in this order:
+// the fixed-size header and the section framing are checked; then the signature (signed
+// at all, signer key in the trust store, valid over the manifest's raw bytes + the stated
+// payload digest) and the payload's SHA-256; only then is the manifest TOML parsed and
+// checked against the payload. Nothing of the manifest is read before the signature
+// verifies. Errors name the cause: "bundle: unsigned (no signature section)",
+// "bundle: signed by untrusted key <fp>", "... bad signature", "... payload digest mismatch
+// (stated X, computed Y)"; open_verified also fails when the trust store cannot be read or
+// holds no key.
 Result<Bundle> open_verified(std::string_view bytes, const std::string& trust_dir);
+Result<Bundle> verify_then_parse(std::string_view bytes, const std::vector<TrustedKey>& trusted);
 
-// Checks a parsed bundle against keys already loaded (what open_verified does after parsing).
+// Checks a parsed bundle against keys already loaded (its raw bytes are framed again, so
+// what is checked is exactly what was signed).
 Status verify_bundle(const Bundle& b, const std::vector<TrustedKey>& trusted);
 
 // Builds a bundle file: the manifest (validated, stored as manifest_to_toml), the payload

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -30,7 +31,8 @@ struct ApplyArgs {
   bool allow_downgrade = false;
 };
 
-int apply_userspace(const ApplyArgs& a, ulp::PatchObject& patch, int64_t version) {
+int apply_userspace(const ApplyArgs& a, ulp::PatchObject& patch, int64_t version,
+                    const std::string& digest) {
   ulp::ElfCache cache;
   std::vector<pid_t> pids;
   if (a.all) {
@@ -52,6 +54,7 @@ int apply_userspace(const ApplyArgs& a, ulp::PatchObject& patch, int64_t version
   opts.timeout_ms = a.timeout_ms;
   opts.version = version;
   opts.allow_downgrade = a.allow_downgrade;
+  opts.digest = digest;  // the same id and version with other content is refused, naming both
   return run_in_worker([&]() -> int {
     // Many processes (--all) are patched by one thread per core, each with its own ELF
     // cache: a ptrace tracee belongs to the thread that attached it, so each thread
@@ -115,10 +118,20 @@ Runner setup_apply(CLI::App& app) {
       std::fprintf(stderr, "nines apply: %s\n", bytes.error().message.c_str());
       return 2;
     }
-    // bundle: signed bundles are verified here, then dispatched by kind.
+    // bundle: signed bundles are verified first (nothing of an unverified manifest is read,
+    // not even its kind), then dispatched by kind.
+    std::optional<bundle::Bundle> verified;
+    if (bundle::looks_like_bundle(*bytes)) {
+      auto b = bundle::open_verified(*bytes, a->trust_dir);
+      if (!b) {
+        std::fprintf(stderr, "nines apply: %s: refused: %s\n", a->file.c_str(), b.error().message.c_str());
+        return 2;
+      }
+      verified = std::move(*b);
+    }
     // kernel: kernel bundles and kernel patches (.ko) need no --pid; src/klp verifies the
     // bundle, checks the kernel and loads the module (timeout: 60 s unless --timeout MS).
-    if (klp::is_kernel_file(*bytes)) {
+    if (verified ? verified->manifest.kind == "kernel" : klp::is_kernel_file(*bytes)) {
       klp::CliApplyArgs k;
       k.file = a->file;
       k.trust_dir = a->trust_dir;
@@ -130,13 +143,8 @@ Runner setup_apply(CLI::App& app) {
       std::fprintf(stderr, "nines apply: --pid PID or --all is required for a user-space patch\n");
       return 2;
     }
-    if (bundle::looks_like_bundle(*bytes)) {
-      // Verified before anything is touched: signature by a trusted key, payload digest.
-      auto b = bundle::open_verified(*bytes, a->trust_dir);
-      if (!b) {
-        std::fprintf(stderr, "nines apply: %s: refused: %s\n", a->file.c_str(), b.error().message.c_str());
-        return 2;
-      }
+    if (verified) {
+      const bundle::Bundle* b = &*verified;
       if (b->manifest.kind != "userspace") {
         std::fprintf(stderr, "nines apply: %s: refused: kind '%s' is not a user-space patch\n",
                      a->file.c_str(), b->manifest.kind.c_str());
@@ -155,14 +163,15 @@ Runner setup_apply(CLI::App& app) {
       // The bundle's id and version are what the registry records, so `revert ID` and
       // downgrade checks speak the publisher's terms.
       patch->meta.id = b->manifest.id;
-      return apply_userspace(*a, *patch, b->manifest.version);
+      return apply_userspace(*a, *patch, b->manifest.version, b->payload_sha256_hex);
     }
+    std::string digest = bundle::sha256_hex(*bytes);
     auto patch = ulp::load_patch_object(std::move(*bytes), a->file);
     if (!patch) {
       std::fprintf(stderr, "nines apply: %s\n", patch.error().message.c_str());
       return 2;
     }
-    return apply_userspace(*a, *patch, 0);
+    return apply_userspace(*a, *patch, 0, digest);
   };
 }
 

@@ -18,6 +18,7 @@
 
 #include "core/clock.h"
 #include "core/fd.h"
+#include "core/strings.h"
 
 namespace nines::server {
 
@@ -338,14 +339,100 @@ Result<HttpReply> ApiClient::get(const std::string& path,
   return reply_of(r.value());
 }
 
-Result<HttpReply> ApiClient::post(const std::string& path, const std::string& body,
-                                  const std::string& content_type) {
+namespace {
+// Caps an answer's body in size and time while httplib reads it; `why` says which limit
+// stopped it (httplib itself only reports "Canceled").
+struct BodyLimit {
+  uint64_t max_bytes;
+  int64_t deadline_ns;
+  uint64_t seen = 0;
+  std::string why;
+  bool head(const httplib::Response& r) {
+    std::string cl = r.get_header_value("Content-Length");
+    if (auto n = parse_u64(cl); !cl.empty() && n && *n > max_bytes) {
+      why = fmt::format("answer of {} bytes refused (limit {} bytes)", *n, max_bytes);
+      return false;
+    }
+    return true;
+  }
+  bool chunk(size_t n) {
+    seen += n;
+    if (seen > max_bytes) {
+      why = fmt::format("answer larger than the limit of {} bytes (stopped reading)", max_bytes);
+      return false;
+    }
+    if (deadline_ns && monotonic_ns() > deadline_ns) {
+      why = fmt::format("answer not complete in time ({} bytes received; stopped reading)", seen);
+      return false;
+    }
+    return true;
+  }
+};
+}  // namespace
+
+Result<HttpReply> ApiClient::get_streamed(const std::string& path, uint64_t max_bytes,
+                                          int64_t deadline_ns,
+                                          const std::function<bool(std::string_view)>& sink) {
   httplib::Headers h;
   if (!token_.empty()) h.emplace("Authorization", "Bearer " + token_);
-  httplib::Result r = http_->Post(path.c_str(), h, body, content_type.c_str());
-  if (r) return reply_of(r.value());
-  std::string why = failure(*http_, r.error(), proxy_);
-  if (!proxy_.empty() && r.error() != httplib::Error::Connection &&
+  BodyLimit limit{max_bytes, deadline_ns};
+  HttpReply out;
+  httplib::Result r = http_->Get(
+      path.c_str(), h,
+      httplib::ResponseHandler([&](const httplib::Response& res) {
+        out.status = res.status;
+        return limit.head(res);
+      }),
+      httplib::ContentReceiver([&](const char* data, size_t n) {
+        if (!limit.chunk(n)) return false;
+        if (out.status >= 200 && out.status <= 299) return sink(std::string_view(data, n));
+        // An error page is kept (bounded) for the message.
+        if (out.body.size() < 4096) out.body.append(data, std::min<size_t>(n, 4096));
+        return true;
+      }));
+  if (!limit.why.empty()) return make_error("GET {}{}: {}", base_url_, path, limit.why);
+  if (!r) return make_error("GET {}{}: {}", base_url_, path, failure(*http_, r.error(), proxy_));
+  out.status = r->status;
+  out.reason = r->reason;
+  for (const auto& [k, v] : r->headers) out.headers.emplace(k, v);
+  return out;
+}
+
+Result<HttpReply> ApiClient::post(const std::string& path, const std::string& body,
+                                  const std::string& content_type) {
+  return post_bounded(path, body, content_type, UINT64_MAX, 0);
+}
+
+Result<HttpReply> ApiClient::post_bounded(const std::string& path, const std::string& body,
+                                          const std::string& content_type, uint64_t max_bytes,
+                                          int64_t deadline_ns) {
+  httplib::Headers h;
+  if (!token_.empty()) h.emplace("Authorization", "Bearer " + token_);
+  BodyLimit limit{max_bytes, deadline_ns};
+  std::string answer;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = path;
+  req.headers = h;
+  req.headers.emplace("Content-Type", content_type);
+  req.body = body;
+  req.response_handler = [&](const httplib::Response& res) { return limit.head(res); };
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    if (!limit.chunk(n)) return false;
+    answer.append(data, n);
+    return true;
+  };
+  httplib::Response res;
+  httplib::Error err = httplib::Error::Success;
+  bool sent = http_->send(req, res, err);
+  if (!limit.why.empty()) return make_error("POST {}{}: {}", base_url_, path, limit.why);
+  if (sent) {
+    HttpReply out = reply_of(res);
+    out.body = std::move(answer);
+    return out;
+  }
+  std::string why = failure(*http_, err, proxy_);
+  if (!proxy_.empty() && err != httplib::Error::Connection &&
       !dynamic_cast<const TunnelClient*>(http_.get())) {
     // A proxy that answers an http request with its own error (407, 500 ...) may close the
     // connection without reading the POST's body (tinyproxy does): the reset then takes its

@@ -2,8 +2,11 @@
 // upstream mirror and the tests.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <string_view>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -47,6 +50,18 @@ class ApiClient {
                         const std::multimap<std::string, std::string>& headers = {});
   Result<HttpReply> post(const std::string& path, const std::string& body,
                          const std::string& content_type);
+
+  // Bounded requests, for answers from a server that is not trusted with sizes or time
+  // (the agent's exchange child). The answer's body must not exceed max_bytes (a
+  // Content-Length above it is refused before any byte of the body is read) and must be
+  // complete by deadline_ns (monotonic_ns(); 0 = no deadline beyond the per-read timeout):
+  // otherwise the request fails naming the limit. get_streamed hands the body to `sink`
+  // chunk by chunk as it arrives (the reply's body stays empty; sink returning false stops).
+  Result<HttpReply> get_streamed(const std::string& path, uint64_t max_bytes, int64_t deadline_ns,
+                                 const std::function<bool(std::string_view)>& sink);
+  Result<HttpReply> post_bounded(const std::string& path, const std::string& body,
+                                 const std::string& content_type, uint64_t max_bytes,
+                                 int64_t deadline_ns);
 
   // JSON requests: a non-2xx answer becomes an error "METHOD PATH: STATUS: <server error>".
   Result<nlohmann::json> get_json(const std::string& path);

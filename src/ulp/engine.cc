@@ -49,16 +49,68 @@ struct SwitchPlan {
 };
 
 // Serializes patchers of one process: two nines processes must not interleave their
-// staging and switch. The lock lives in /run/nines (or /tmp when that is not writable).
-Result<Fd> lock_process(pid_t pid) {
-  std::string dir = "/run/nines";
-  mkdir(dir.c_str(), 0700);
-  if (access(dir.c_str(), W_OK) != 0) dir = "/tmp";
-  std::string path = fmt::format("{}/lock.{}", dir, pid);
-  Fd fd = NINES_TRY(Fd::open(path, O_RDWR | O_CREAT, 0600));
-  if (flock(fd.get(), LOCK_EX) != 0) return errno_error(fmt::format("lock {}", path));
-  return fd;
-}
+// staging and switch. The lock file is named by the process's identity as every PID
+// namespace sees it alike: its own PID namespace (the inode of /proc/PID/ns/pid), its pid
+// in that namespace (the last NSpid entry) and its start time (field 22 of /proc/PID/stat,
+// in clock ticks since boot). A pid number alone differs between namespaces (two nines in
+// two containers would take two locks for one process) and is reused (a stale lock for a
+// new process). A lock on an fd of the process itself would be better still, but nothing
+// of a process both exists before its first patch and is shared across namespaces (the
+// registry memfd is created by that first patch). The file is removed when the lock is
+// released; a waiter that got the lock on a file removed meanwhile tries again.
+class ProcessLock {
+ public:
+  static Result<ProcessLock> take(pid_t pid) {
+    std::string dir = "/run/nines";
+    mkdir(dir.c_str(), 0700);
+    if (access(dir.c_str(), W_OK) != 0) dir = "/tmp";
+    std::string key = NINES_TRY(identity(pid));
+    std::string path = fmt::format("{}/lock.{}", dir, key);
+    for (;;) {
+      Fd fd = NINES_TRY(Fd::open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+      if (flock(fd.get(), LOCK_EX) != 0) return errno_error(fmt::format("lock {}", path));
+      struct stat held {}, now {};
+      if (fstat(fd.get(), &held) == 0 && stat(path.c_str(), &now) == 0 && held.st_ino == now.st_ino &&
+          held.st_dev == now.st_dev)
+        return ProcessLock(std::move(fd), path);
+      // Removed (and maybe re-created) by the previous holder while we waited: retry.
+    }
+  }
+  ProcessLock(ProcessLock&& o) noexcept : fd_(std::move(o.fd_)), path_(std::move(o.path_)) {
+    o.path_.clear();
+  }
+  ProcessLock& operator=(ProcessLock&&) = delete;
+  ~ProcessLock() {
+    if (!path_.empty() && fd_.valid()) unlink(path_.c_str());  // still held: nobody else has it
+  }
+
+ private:
+  ProcessLock(Fd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  static Result<std::string> identity(pid_t pid) {
+    struct stat ns {};
+    if (stat(fmt::format("/proc/{}/ns/pid", pid).c_str(), &ns) != 0)
+      return errno_error(fmt::format("pid {}: stat /proc/{}/ns/pid", pid, pid));
+    auto status = NINES_TRY(read_file(fmt::format("/proc/{}/status", pid), 1 << 16));
+    std::string nspid = std::to_string(pid);
+    for (auto line : split(status, '\n'))
+      if (starts_with(line, "NSpid:")) {
+        auto fields = split(trim(line.substr(6)), '\t');
+        for (auto f : fields)
+          if (!trim(f).empty()) nspid = std::string(trim(f));
+      }
+    auto stat_text = NINES_TRY(read_file(fmt::format("/proc/{}/stat", pid), 4096));
+    size_t rp = stat_text.rfind(')');
+    auto fields = rp == std::string::npos || rp + 2 > stat_text.size()
+                      ? std::vector<std::string_view>{}
+                      : split(std::string_view(stat_text).substr(rp + 2), ' ');
+    if (fields.size() < 20) return make_error("pid {}: /proc/{}/stat: no start time", pid, pid);
+    return fmt::format("{}-{}-{}", ns.st_ino, nspid, fields[19]);
+  }
+  Fd fd_;
+  std::string path_;
+};
+
+Result<ProcessLock> lock_process(pid_t pid) { return ProcessLock::take(pid); }
 
 // A thread of the process that can run injected system calls (not a zombie).
 Result<pid_t> pick_worker_thread(pid_t pid) {
@@ -434,7 +486,7 @@ Result<bool> roll_back_journal(pid_t pid, const proc::ProcessMemory& mem, Regist
 }  // namespace
 
 Result<bool> recover_interrupted_switch(pid_t pid, const ApplyOptions& opts) {
-  Fd lock = NINES_TRY(lock_process(pid));
+  ProcessLock lock = NINES_TRY(lock_process(pid));
   auto existing = NINES_TRY(read_registry(pid));
   if (!existing || !existing->journal) return false;
   auto mem = NINES_TRY(proc::ProcessMemory::open(pid, true));
@@ -443,7 +495,7 @@ Result<bool> recover_interrupted_switch(pid_t pid, const ApplyOptions& opts) {
 
 Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOptions& opts, ElfCache& cache) {
   const PatchMeta& meta = patch.meta;
-  Fd lock = NINES_TRY(lock_process(pid));
+  ProcessLock lock = NINES_TRY(lock_process(pid));
   auto view = NINES_TRY(ProcessView::inspect(pid, cache));
   const LoadedObject* target = NINES_TRY(view.find_target(meta.target_name, meta.target_build_id));
   auto mem = NINES_TRY(proc::ProcessMemory::open(pid, true));
@@ -452,6 +504,12 @@ Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOpti
   if (existing && existing->journal) NINES_TRY(roll_back_journal(pid, mem, *existing, opts));
   Registry reg = existing ? *existing : Registry{};
   const AppliedPatch* old = reg.find_by_target(meta.target_build_id);
+  if (old && old->id == meta.id && old->version == opts.version && !opts.digest.empty() &&
+      !old->digest.empty() && old->digest != opts.digest)
+    return make_error(
+        "pid {}: {} version {} is applied with sha256 {}; this patch has the same id and version "
+        "but sha256 {} (different content: give the rebuilt patch a new version)",
+        pid, meta.id, opts.version, old->digest, opts.digest);
   if (old && old->id == meta.id && old->version == opts.version) {
     Outcome o;
     o.pid = pid;
@@ -510,6 +568,7 @@ Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOpti
     AppliedPatch entry;
     entry.id = meta.id;
     entry.version = opts.version;
+    entry.digest = opts.digest;
     entry.target_name = meta.target_name;
     entry.target_build_id = meta.target_build_id;
     entry.target_path = target->mapped.path;
@@ -589,7 +648,7 @@ Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOpti
 }
 
 Result<Outcome> revert_patch(const std::string& id, pid_t pid, const ApplyOptions& opts) {
-  Fd lock = NINES_TRY(lock_process(pid));
+  ProcessLock lock = NINES_TRY(lock_process(pid));
   auto existing = NINES_TRY(read_registry(pid));
   auto mem = NINES_TRY(proc::ProcessMemory::open(pid, true));
   bool rolled_back = false;

@@ -32,6 +32,10 @@ struct ApplyOptions {
   int64_t timeout_ms = 5000;     // consistency retries stop after this
   int64_t version = 0;           // the bundle version (0 for a bare patch object)
   bool allow_downgrade = false;
+  // sha256 of the patch object ("" when unknown). Recorded in the registry; the same id and
+  // version already applied with another digest is an error naming both, never "already
+  // applied".
+  std::string digest;
 };
 
 struct Outcome {

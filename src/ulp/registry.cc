@@ -30,10 +30,12 @@ json registry_to_json(const Registry& r) {
     for (const auto& f : p.function_details)
       fs.push_back({{"name", f.name}, {"replacement", f.replacement}, {"address", f.address}, {"size", f.size},
                     {"site", f.site}, {"original", f.original_hex}, {"destination", f.destination}});
-    ps.push_back({{"id", p.id}, {"version", p.version}, {"target_name", p.target_name},
-                  {"target_build_id", p.target_build_id}, {"target_path", p.target_path},
-                  {"applied_unix", p.applied_unix}, {"base", p.base}, {"size", p.size},
-                  {"functions", fs}});
+    json e = {{"id", p.id}, {"version", p.version}, {"target_name", p.target_name},
+              {"target_build_id", p.target_build_id}, {"target_path", p.target_path},
+              {"applied_unix", p.applied_unix}, {"base", p.base}, {"size", p.size},
+              {"functions", fs}};
+    if (!p.digest.empty()) e["digest"] = p.digest;  // optional: older readers ignore it
+    ps.push_back(std::move(e));
   }
   json rs = json::array();
   for (const auto& r : r.retired) rs.push_back({{"base", r.base}, {"size", r.size}, {"id", r.id}});
@@ -56,6 +58,7 @@ Result<Registry> registry_from_json(std::string_view text) {
       a.applied_unix = p.at("applied_unix").get<int64_t>();
       a.base = p.at("base").get<uint64_t>();
       a.size = p.at("size").get<uint64_t>();
+      a.digest = p.value("digest", std::string());
       for (const auto& f : p.at("functions")) {
         AppliedFunction af;
         af.name = f.at("name").get<std::string>();

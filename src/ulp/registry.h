@@ -61,6 +61,7 @@ struct AppliedPatch {
   std::string target_name, target_build_id, target_path;
   int64_t applied_unix = 0;
   uint64_t base = 0, size = 0;  // the patch code mapping
+  std::string digest;  // sha256 of the patch object ("" when recorded by an older nines)
   std::vector<AppliedFunction> function_details;
   // Names of the replaced functions (for display and other parts).
   std::vector<std::string> functions;

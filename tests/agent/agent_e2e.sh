@@ -138,6 +138,8 @@ mkdir -p "$NINES_ROOT/etc" && echo agent-e2e-machine >"$NINES_ROOT/etc/machine-i
 grep -q "severity: 'urgent' is not one of" err.txt || fail "no clear error for a bad severity: $(cat err.txt)"
 "$NINES" enable "$ENROLL" --server "$URL" | grep -q "enrolled" || fail "enable"
 [ "$(stat -c %a "$NINES_ROOT/var/lib/nines/machine-token")" = 600 ] || fail "machine token is not 0600"
+[ "$(stat -c %a "$NINES_ROOT/etc/nines/config.toml")" = 600 ] || fail "config.toml (may hold the proxy password) is not 0600"
+[ "$(stat -c %a "$NINES_ROOT/var/lib/nines/state.db")" = 600 ] || fail "state.db is not 0600"
 "$NINES" config | grep -q "remote-server = $URL" || fail "enable did not store the server"
 
 bundle v1 fix-lib 1 medium "2026-11-01T00:00:00Z" v1.patch
@@ -225,7 +227,8 @@ done
 
 step "kill -9 during an apply: interrupted, not retried, reported"
 stop_agent
-NINES_AGENT_TEST_HOLD_APPLYING_MS=4000 "$NINES" -v agent >>"$T/agent3.log" 2>&1 &
+# The agent's test seam (AgentHooks::before_apply): hold 4 s once "applying" is journaled.
+"$(dirname "$NINES")/nines-agent" --log-level debug --test-hold-applying-ms 4000 >>"$T/agent3.log" 2>&1 &
 AGENT_PID=$!
 wait_for 10 "agent socket" test -S "$NINES_ROOT/run/nines/agent.sock"
 bundle exe fix-exe 1 critical "2026-11-01T00:00:00Z" exe.patch
@@ -353,8 +356,13 @@ mkdir -p "$T/other-trust" && cp stranger/publisher.pub "$T/other-trust/"
 "$NINES" config trust-dir="$T/other-trust" >/dev/null
 start_agent 6
 "$NINES" enable "$ENROLL" --server "$URL" >/dev/null || fail "enable with another trust store"
-wait_for 10 "fix-lib refused" state_is fix-lib apply-failed
-[[ "$(patch_field fix-lib reason)" == *"untrusted key"* ]] || fail "trust reason: $(patch_field fix-lib reason)"
+refused_untrusted() {
+  "$NINES" status --format json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+assert any(r["id"] == "fix-lib" and "untrusted key" in r["reason"] for r in s["refused"]), s["refused"]'
+}
+wait_for 10 "fix-lib refused: untrusted key" refused_untrusted
 expect "$P1" "lib=1 " "exe=10" "untrusted bundle"
 
 step "the agent killed between two writes of a switch: its next start rolls the process back"

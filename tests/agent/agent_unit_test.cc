@@ -9,12 +9,19 @@
 
 #include <filesystem>
 
+#include <sodium.h>
+#include <sys/stat.h>
+
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/freshness.h"
+#include "agent/offers.h"
 #include "agent/metrics.h"
 #include "agent/policy.h"
 #include "agent/state.h"
+#include "core/clock.h"
 #include "core/fd.h"
+#include "core/strings.h"
 
 namespace nines::agent {
 namespace {
@@ -82,49 +89,49 @@ TEST(Metrics, OnlyLoopbackAddressesAreAccepted) {
 TEST(Policy, PatchBelowTheSeverityThresholdIsDeferredWithTheReason) {
   Policy p;  // default threshold: high
   Decision d = decide(p, "medium", 1000, 2000);
-  EXPECT_FALSE(d.apply);
+  EXPECT_EQ(d.action, Action::kDefer);
   EXPECT_EQ(d.reason, "below the severity threshold (medium < high)");
-  EXPECT_TRUE(decide(p, "critical", 1000, 2000).apply);
-  EXPECT_TRUE(decide(p, "high", 1000, 2000).apply);
+  EXPECT_EQ(decide(p, "critical", 1000, 2000).action, Action::kApply);
+  EXPECT_EQ(decide(p, "high", 1000, 2000).action, Action::kApply);
 }
 
 TEST(Policy, PatchWithoutCvesCountsAsNegligible) {
   Policy p;
   ASSERT_TRUE(set_policy_key(p, "severity", "low"));
-  EXPECT_FALSE(decide(p, "", 0, 10).apply);
+  EXPECT_EQ(decide(p, "", 0, 10).action, Action::kDefer);
   ASSERT_TRUE(set_policy_key(p, "severity", "negligible"));
-  EXPECT_TRUE(decide(p, "", 0, 10).apply);
+  EXPECT_EQ(decide(p, "", 0, 10).action, Action::kApply);
 }
 
 TEST(Policy, CutoffDateHoldsBackLaterPatchesAndIncludesTheWholeDay) {
   Policy p;
   ASSERT_TRUE(set_policy_key(p, "cutoff-date", "2026-11-01"));
   int64_t day_end = *p.cutoff_unix;
-  EXPECT_TRUE(decide(p, "high", day_end, day_end + 100).apply);
+  EXPECT_EQ(decide(p, "high", day_end, day_end + 100).action, Action::kApply);
   Decision d = decide(p, "high", day_end + 1, day_end + 100);
-  EXPECT_FALSE(d.apply);
+  EXPECT_EQ(d.action, Action::kDefer);
   EXPECT_NE(d.reason.find("held back by the cut-off date"), std::string::npos) << d.reason;
   ASSERT_TRUE(set_policy_key(p, "cutoff-date", "none"));
-  EXPECT_TRUE(decide(p, "high", day_end + 1, day_end + 100).apply);
+  EXPECT_EQ(decide(p, "high", day_end + 1, day_end + 100).action, Action::kApply);
 }
 
 TEST(Policy, DelayDefersUntilPublishedPlusDelay) {
   Policy p;
   ASSERT_TRUE(set_policy_key(p, "patch-delay", "2h"));
   Decision d = decide(p, "critical", 1000, 1000 + 3600);
-  EXPECT_FALSE(d.apply);
+  EXPECT_EQ(d.action, Action::kDefer);
   EXPECT_EQ(d.until_unix, 1000 + 7200);
   EXPECT_NE(d.reason.find("waiting for the patch delay until 1970-01-01T02:16:40Z"),
             std::string::npos)
       << d.reason;
-  EXPECT_TRUE(decide(p, "critical", 1000, 1000 + 7200).apply);
+  EXPECT_EQ(decide(p, "critical", 1000, 1000 + 7200).action, Action::kApply);
 }
 
 TEST(Policy, NoApplyModeDefersEverything) {
   Policy p;
   ASSERT_TRUE(set_policy_key(p, "mode", "no-apply"));
   Decision d = decide(p, "critical", 0, 10);
-  EXPECT_FALSE(d.apply);
+  EXPECT_EQ(d.action, Action::kDefer);
   EXPECT_EQ(d.reason, "policy: mode is no-apply");
 }
 
@@ -203,7 +210,7 @@ TEST(State, RowsAndKeysSurviveReopening) {
     r.id = "fix-a";
     r.version = 2;
     r.kind = "userspace";
-    r.state = "applying";
+    r.state = RowState::kApplying;
     ASSERT_TRUE(db->upsert(r));
     ASSERT_TRUE(db->put("enabled", "1"));
   }
@@ -211,7 +218,7 @@ TEST(State, RowsAndKeysSurviveReopening) {
   ASSERT_TRUE(db);
   auto row = db->patch("fix-a", 2);
   ASSERT_TRUE(row && *row);
-  EXPECT_EQ((*row)->state, "applying");
+  EXPECT_EQ((*row)->state, RowState::kApplying);
   EXPECT_GT((*row)->updated_unix, 0);
   EXPECT_EQ(**db->get("enabled"), "1");
   EXPECT_FALSE(*db->get("missing"));
@@ -264,6 +271,176 @@ TEST(StatusFormat, YamlAndHumaneCarryTheFixesAndTheirReasons) {
   EXPECT_NE(y.find("next_check: null"), std::string::npos) << y;
   EXPECT_NE(y.find("  - cve: \"CVE-1\""), std::string::npos) << y;
   EXPECT_EQ(nlohmann::json::parse(format_status(s, "json", false)), s);
+}
+
+
+// --- the check-in answer (offers.h): total, bounded, reasoned -------------------------------
+
+const std::string kSha(64, 'a');
+
+TEST(Offers, ValidOffersAreReadAndHintsAreOptional) {
+  auto a = parse_checkin_answer(
+      R"({"tier": "stable", "bundles": [{"id": "fix-1", "version": 3, "sha256": ")" + kSha +
+      R"(", "kind": "userspace", "target_build_id": "ab12", "published_unix": 5},
+          {"id": "fix-2", "version": 1, "sha256": ")" + kSha + R"("}]})");
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(a->tier, "stable");
+  ASSERT_EQ(a->offers.size(), 2u);
+  EXPECT_EQ(a->offers[0].version, 3);
+  EXPECT_EQ(a->offers[0].published_unix, 5);
+  EXPECT_EQ(a->offers[1].kind, "");
+  EXPECT_TRUE(a->rejected.empty());
+  EXPECT_FALSE(a->freshness);
+}
+
+TEST(Offers, WrongTypesAndMissingFieldsRefuseTheOfferWithItsReason) {
+  auto a = parse_checkin_answer(R"({"bundles": [{"id": 5, "version": 1, "sha256": ")" + kSha +
+                                R"("}, {"id": "x", "sha256": ")" + kSha +
+                                R"("}, {"id": "x", "version": 2, "sha256": "ABC"},
+      {"id": "x", "version": 2, "sha256": ")" + kSha + R"(", "published_unix": "soon"},
+      {"id": "x", "version": 1e300, "sha256": ")" + kSha + R"("}, [], null, "s"]})");
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_TRUE(a->offers.empty());
+  ASSERT_EQ(a->rejected.size(), 8u);
+  EXPECT_EQ(a->rejected[0].reason, "bundles[0].id: expected a string, got number");
+  EXPECT_EQ(a->rejected[1].reason, "bundles[1].version: missing");
+  EXPECT_EQ(a->rejected[1].id, "x");
+  EXPECT_NE(a->rejected[2].reason.find("sha256: 'ABC' is not 64 lowercase hex"), std::string::npos);
+  EXPECT_EQ(a->rejected[3].reason, "bundles[3].published_unix: expected an integer, got string");
+  EXPECT_EQ(a->rejected[4].reason, "bundles[4].version: expected an integer, got number");
+  EXPECT_EQ(a->rejected[5].reason, "bundles[5]: expected an object, got array");
+}
+
+TEST(Offers, AnswersThatCannotBeUsedAreRefusedAsAWhole) {
+  EXPECT_NE(parse_checkin_answer(R"({"bundles": 5})").error().message.find(
+                "bundles: expected an array, got number"),
+            std::string::npos);
+  EXPECT_NE(parse_checkin_answer("[1]").error().message.find("expected an object"),
+            std::string::npos);
+  EXPECT_NE(parse_checkin_answer("{").error().message.find("not JSON"), std::string::npos);
+  std::string deep = R"({"bundles": )" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_NE(parse_checkin_answer(deep).error().message.find("nested deeper than 32"),
+            std::string::npos);
+  EXPECT_NE(parse_checkin_answer(std::string(kMaxCheckinAnswerBytes + 1, ' '))
+                .error()
+                .message.find("limit"),
+            std::string::npos);
+  EXPECT_NE(parse_checkin_answer(R"({"tier": 7})").error().message.find("tier: expected a string"),
+            std::string::npos);
+}
+
+TEST(Offers, DepthIsCountedOutsideStringsOnly) {
+  EXPECT_TRUE(check_json_depth(R"({"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["})", 2).ok());
+  EXPECT_TRUE(check_json_depth(R"({"a": "\"[[[["})", 1).ok());
+  EXPECT_FALSE(check_json_depth("[[[", 2).ok());
+}
+
+TEST(Offers, MalformedFreshnessIsReportedNotFatal) {
+  auto a = parse_checkin_answer(R"({"bundles": [], "freshness": {"document": 5}})");
+  ASSERT_TRUE(a.ok());
+  EXPECT_FALSE(a->freshness);
+  EXPECT_NE(a->freshness_error.find("freshness.document: expected a string"), std::string::npos)
+      << a->freshness_error;
+}
+
+// --- the signed catalogue (freshness.h) -------------------------------------------------------
+
+struct FreshnessKeys {
+  FreshnessKeys() {
+    EXPECT_GE(sodium_init(), 0);
+    key = bundle::generate_keypair();
+    trusted.push_back({key.public_key, "test.pub"});
+  }
+  FreshnessEnvelope envelope(const std::string& doc) {
+    return {doc, sign_freshness(doc, key.secret_key), to_hex(key.public_key.bytes)};
+  }
+  bundle::KeyPair key;
+  std::vector<bundle::TrustedKey> trusted;
+};
+
+const std::string kDoc =
+    R"({"type": "nines-freshness", "format": 1, "tier": "stable", "generation": 42,
+        "issued": "2026-12-03T18:00:00Z", "expires": "2026-12-04T18:00:00Z",
+        "bundles": [{"id": "fix-1", "version": 3, "sha256": ")" +
+    kSha + R"("}]})";
+
+TEST(Freshness, SignedDocumentVerifiesAndListsNewestVersions) {
+  FreshnessKeys k;
+  auto d = verify_freshness(k.envelope(kDoc), k.trusted, "stable");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->generation, 42);
+  EXPECT_EQ(d->issued_unix, *parse_rfc3339("2026-12-03T18:00:00Z"));
+  EXPECT_EQ(d->bundles.at("fix-1").version, 3);
+}
+
+TEST(Freshness, AlteredUntrustedOrOtherTierDocumentsAreRefused) {
+  FreshnessKeys k;
+  auto env = k.envelope(kDoc);
+  env.document[env.document.find("42")] = '9';
+  EXPECT_NE(verify_freshness(env, k.trusted, "stable").error().message.find("bad signature"),
+            std::string::npos);
+  FreshnessKeys other;
+  EXPECT_NE(verify_freshness(other.envelope(kDoc), k.trusted, "stable")
+                .error()
+                .message.find("signed by untrusted key"),
+            std::string::npos);
+  EXPECT_NE(verify_freshness(k.envelope(kDoc), k.trusted, "beta").error().message.find(
+                "for tier 'stable', this machine is in 'beta'"),
+            std::string::npos);
+  EXPECT_NE(verify_freshness(k.envelope(R"({"type": "x"})"), k.trusted, "").error().message.find(
+                "type"),
+            std::string::npos);
+}
+
+// --- the version floor and secrets' modes ------------------------------------------------------
+
+TEST(State, VersionFloorOnlyRisesAndComesFromAnOlderJournal) {
+  std::string dir = temp_dir();
+  {
+    auto db = StateDb::open(dir + "/state.db");
+    ASSERT_TRUE(db.ok());
+    PatchRow r;
+    r.id = "fix-1";
+    r.version = 4;
+    r.state = RowState::kApplied;
+    ASSERT_TRUE(db->upsert(r).ok());
+  }
+  auto db = StateDb::open(dir + "/state.db");  // the floor of an older journal's applied row
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(*db->floor("fix-1"), 4);
+  ASSERT_TRUE(db->raise_floor("fix-1", 2).ok());
+  EXPECT_EQ(*db->floor("fix-1"), 4);
+  ASSERT_TRUE(db->raise_floor("fix-1", 7).ok());
+  EXPECT_EQ(*db->floor("fix-1"), 7);
+  EXPECT_EQ(*db->floor("other"), 0);
+  EXPECT_EQ(row_state_of("refused"), RowState::kRefused);
+  EXPECT_STREQ(to_string(RowState::kApplyFailed), "apply-failed");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Config, FileHoldingTheProxyPasswordIsWrittenOwnerOnly) {
+  std::string dir = temp_dir();
+  Policy p;
+  ASSERT_TRUE(set_policy_key(p, "http-proxy", "http://u:secret@127.0.0.1:3128").ok());
+  ASSERT_TRUE(save_policy(dir + "/etc/config.toml", p).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat((dir + "/etc/config.toml").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Config, DownloadCapTimeoutAndCatalogueAgeAreValidated) {
+  Policy p;
+  EXPECT_EQ(p.max_download, 64u << 20);
+  ASSERT_TRUE(set_policy_key(p, "max-download", "8M").ok());
+  EXPECT_EQ(p.max_download, 8u << 20);
+  EXPECT_EQ(policy_value(p, "max-download"), "8M");
+  EXPECT_FALSE(set_policy_key(p, "max-download", "65M").ok());
+  EXPECT_FALSE(set_policy_key(p, "max-download", "lots").ok());
+  ASSERT_TRUE(set_policy_key(p, "catalogue-max-age", "2h").ok());
+  EXPECT_EQ(p.catalogue_max_age_s, 7200);
+  ASSERT_TRUE(set_policy_key(p, "server-timeout", "30s").ok());
+  EXPECT_EQ(p.server_timeout_s, 30);
 }
 
 }  // namespace

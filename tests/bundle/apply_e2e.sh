@@ -121,6 +121,22 @@ expect_values 3 100 "apply v2 (cumulative)"
 grep -q "fix-lib" list.txt || { cat list.txt >&2; fail "list does not show fix-lib"; }
 refuse "downgrade|older" "$NINES" apply v1.bundle --pid "$PID" --trust trust
 expect_values 3 100 "downgrade refused"
+# A rebuilt patch under the same id and version (v1's code signed as version 2): never
+# "already applied"; the error names both digests.
+"$NINES" bundle create --patch v1.patch --manifest v2.toml --key keys/publisher.key -o v2x.bundle >/dev/null
+refuse "fix-lib version 2 is applied with sha256 [0-9a-f]{64}; this patch has the same id and version but sha256 [0-9a-f]{64}" \
+  "$NINES" apply v2x.bundle --pid "$PID" --trust trust
+expect_values 3 100 "same id and version, other content"
+"$NINES" apply v2.bundle --pid "$PID" --trust trust | grep -q "already applied" || fail "the same bundle again is not 'already applied'"
+# The operator's hand goes lower.
+"$NINES" apply v1.bundle --pid "$PID" --trust trust --allow-downgrade >/dev/null || fail "--allow-downgrade"
+expect_values 2 200 "downgrade by hand"
+"$NINES" apply v2.bundle --pid "$PID" --trust trust >/dev/null || fail "apply v2.bundle again"
+expect_values 3 100 "v2 again"
 "$NINES" revert fix-lib --pid "$PID" >/dev/null || fail "revert"
 expect_values 1 100 "revert"
+# The process lock is keyed by the target's identity and removed when done.
+ls /run/nines/lock.* /tmp/lock.* 2>/dev/null | grep -E "lock\.$PID$" && fail "a lock file keyed by the pid number"
+NS=$(stat -L -c %i /proc/$PID/ns/pid)
+if ls /run/nines/lock."$NS-$PID"-* /tmp/lock."$NS-$PID"-* 2>/dev/null; then fail "a lock file left behind for pid $PID"; fi
 echo "apply_e2e: all checks passed"

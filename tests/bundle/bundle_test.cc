@@ -120,7 +120,24 @@ TEST_F(BundleTest, RefusesUnsignedBundle) {
   auto bytes = create_unsigned_bundle(sample_manifest(), kPayload);
   ASSERT_TRUE(bytes.ok());
   ASSERT_TRUE(parse_bundle(*bytes).ok());  // structurally fine, just not trusted
-  expect_refused(*bytes, "bundle fix-1 version 2: unsigned");
+  expect_refused(*bytes, "bundle: unsigned (no signature section)");
+}
+
+TEST_F(BundleTest, ManifestOfAnUnverifiedBundleIsNeverParsed) {
+  // A manifest that is not even TOML: refused for its signature, never for its text, so
+  // the TOML parser never sees bytes from an untrusted signer.
+  std::string garbage = "[[[[ not toml \xff";
+  std::string d = digest(kPayload);
+  KeyPair stranger = generate_keypair();
+  expect_refused(
+      assemble(1, {{1, garbage}, {2, d}, {3, kPayload}, {4, sign_section(stranger.secret_key, garbage, d)}}),
+      "signed by untrusted key");
+  expect_refused(assemble(1, {{1, garbage}, {2, d}, {3, kPayload}}), "unsigned");
+  auto b = open_verified(assemble(1, {{1, garbage}, {2, d}, {3, kPayload},
+                                      {4, sign_section(stranger.secret_key, garbage, d)}}),
+                         trust_.path());
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error().message.find("manifest"), std::string::npos) << b.error().message;
 }
 
 TEST_F(BundleTest, RefusesBadSignature) {
