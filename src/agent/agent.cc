@@ -81,6 +81,19 @@ std::string report_state(RowState s) {
   }
 }
 
+// Text for the server's report fields: no control characters, at most 1000 bytes, cut on
+// a UTF-8 boundary (the server refuses anything else, and would refuse the whole report).
+std::string report_text(std::string s) {
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  if (s.size() > 1000) {
+    size_t n = 1000;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
+    s.resize(n);
+  }
+  return s;
+}
+
 // Rows whose outcome is settled: a check does not process them again by itself.
 bool settled(RowState s) {
   return s == RowState::kApplied || s == RowState::kInterrupted || s == RowState::kApplyFailed ||
@@ -618,7 +631,7 @@ void Agent::report(ServerLink& api) {
                  const std::string& reason) {
     json l = {{"id", id}, {"version", version}, {"state", state}};
     if (state != "applied" && !(state == "not-applicable" && reason.empty()))
-      l["reason"] = reason.empty() ? state : reason.substr(0, 1000);
+      l["reason"] = reason.empty() ? state : report_text(reason);
     return l;
   };
   json lines = json::array();
@@ -630,6 +643,7 @@ void Agent::report(ServerLink& api) {
     if (r.state != RowState::kRefused) lines.push_back(line(r.id, r.version, s, r.reason));
   }
   json catalogue = catalogue_json();
+  if (catalogue.contains("reason")) catalogue["reason"] = report_text(catalogue["reason"]);
   std::string catalogue_text = catalogue.dump();
   bool catalogue_changed = kv(*db_, "catalogue/reported") != catalogue_text;
   if (!lines.empty() || catalogue_changed) {
