@@ -562,7 +562,10 @@ Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOpti
     auto maps_now = proc::read_maps(pid);
     const std::vector<proc::MapEntry>& maps = maps_now ? *maps_now : view.maps();
     uint64_t base = NINES_TRY(choose_base(maps, target->mapped.lowest, target->mapped.highest, size, avoid));
-    LinkedImage image = NINES_TRY(link_image(patch, base, view, *target));
+    LinkedImage image = NINES_TRY(link_image(
+        patch, base, [&](const std::string& name, const std::string& version) {
+          return view.resolve(name, version, target);
+        }));
 
     SwitchPlan plan;
     AppliedPatch entry;

@@ -67,8 +67,8 @@ Result<uint64_t> choose_base(const std::vector<proc::MapEntry>& maps, uint64_t l
   return best;
 }
 
-Result<LinkedImage> link_image(const PatchObject& patch, uint64_t base, ProcessView& view,
-                               const LoadedObject& target) {
+Result<LinkedImage> link_image(const PatchObject& patch, uint64_t base,
+                               const SymbolResolver& resolve) {
   const elf::ElfFile& so = patch.elf;
   LinkedImage img;
   img.base = base;
@@ -85,6 +85,11 @@ Result<LinkedImage> link_image(const PatchObject& patch, uint64_t base, ProcessV
     if (s.type != PT_LOAD) continue;
     if (s.filesz > s.memsz || s.offset > bytes.size() || s.filesz > bytes.size() - s.offset)
       return make_error("patch object: segment at {:#x} lies outside the file", s.vaddr);
+    // vaddr + memsz may wrap around (a hostile header): then image_size() measured a span
+    // that does not hold the segment. Checked without adding to vaddr.
+    if (s.vaddr - lo > size || s.memsz > size - (s.vaddr - lo))
+      return make_error("patch object: segment at {:#x} of {} bytes lies outside the image",
+                        s.vaddr, s.memsz);
     std::memcpy(img.bytes.data() + (s.vaddr - lo), bytes.data() + s.offset, s.filesz);
     int prot = 0;
     if (s.flags & PF_R) prot |= PROT_READ;
@@ -96,7 +101,7 @@ Result<LinkedImage> link_image(const PatchObject& patch, uint64_t base, ProcessV
   // follow the PT_LOAD flags, which is what a loader does before mprotect(RELRO).
 
   auto put64 = [&](uint64_t off, uint64_t v) -> Status {
-    if (off < lo || off - lo + 8 > img.bytes.size())
+    if (off < lo || off - lo > img.bytes.size() - 8)  // the image is at least a page
       return make_error("patch relocation at {:#x} lies outside the image", off);
     std::memcpy(img.bytes.data() + (off - lo), &v, 8);
     return {};
@@ -113,11 +118,14 @@ Result<LinkedImage> link_image(const PatchObject& patch, uint64_t base, ProcessV
       case R_X86_64_GLOB_DAT:
       case R_X86_64_JUMP_SLOT: {
         uint64_t s = 0;
+        if (r.sym_index >= dynsym.size())
+          return make_error("patch relocation at {:#x} names symbol {} of {}", r.offset,
+                            r.sym_index, dynsym.size());
         const elf::Symbol& sym = dynsym[r.sym_index];
         if (sym.defined()) {
           s = img.load_bias + sym.value;  // the patch's own symbol
         } else {
-          auto res = view.resolve(sym.name, sym.version, &target);
+          auto res = resolve(sym.name, sym.version);
           if (!res) {
             if (sym.bind == STB_WEAK) s = 0;
             else return res.error().wrap("link the patch");

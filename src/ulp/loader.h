@@ -6,13 +6,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "core/result.h"
 #include "proc/maps.h"
 #include "ulp/patch_object.h"
-#include "ulp/process_view.h"
 
 namespace nines::ulp {
 
@@ -37,9 +37,16 @@ Result<uint64_t> choose_base(const std::vector<proc::MapEntry>& maps, uint64_t l
 // The span of the image: page-aligned size of all PT_LOAD segments.
 uint64_t image_size(const elf::ElfFile& patch);
 
-// Lays out and relocates the patch for `base`. Undefined symbols resolve through `view`
-// with the target object preferred.
-Result<LinkedImage> link_image(const PatchObject& patch, uint64_t base, ProcessView& view,
-                               const LoadedObject& target);
+// The address in the target of an undefined symbol of the patch (name, version or ""),
+// or an error naming why it cannot be resolved.
+using SymbolResolver =
+    std::function<Result<uint64_t>(const std::string& name, const std::string& version)>;
+
+// Lays out and relocates the patch for `base`; undefined symbols go through `resolve`
+// (the apply engine passes ProcessView::resolve with the target object preferred). Works
+// on the patch's bytes alone, so a hostile patch object can be fuzzed without a process.
+// Fails naming the segment or relocation that does not fit the image.
+Result<LinkedImage> link_image(const PatchObject& patch, uint64_t base,
+                               const SymbolResolver& resolve);
 
 }  // namespace nines::ulp
