@@ -18,6 +18,7 @@
 
 #include "core/clock.h"
 #include "core/fd.h"
+#include "core/proxy_connect.h"
 #include "core/strings.h"
 
 namespace nines::server {
@@ -89,12 +90,6 @@ std::string base64(std::string_view in) {
 
 int64_t mono_ms() { return monotonic_ns() / 1000000; }
 
-// What a 407 from the proxy means here.
-std::string_view proxy_auth_hint(bool have_credentials) {
-  return have_credentials ? "the proxy refused the credentials"
-                          : "the proxy requires credentials: http://USER:PASSWORD@HOST:PORT";
-}
-
 // Waits until fd is ready for events or deadline_ms (CLOCK_MONOTONIC) passes.
 bool wait_fd(int fd, short events, int64_t deadline_ms) {
   for (;;) {
@@ -163,11 +158,11 @@ Result<Fd> open_tunnel(const ProxyUrl& proxy, const std::string& target) {
     if (n > 0) off += static_cast<size_t>(n);
   }
   // The answer's head, one byte at a time: whatever follows it belongs to the TLS session.
-  constexpr size_t kMaxHead = 16 * 1024;
   std::string head;
   while (!head.ends_with("\r\n\r\n")) {
-    if (head.size() >= kMaxHead)
-      return make_error("proxy {}: CONNECT {}: answer head over {} bytes", name, target, kMaxHead);
+    if (head.size() >= kConnectReplyMaxHead)
+      return make_error("proxy {}: CONNECT {}: answer head over {} bytes", name, target,
+                        kConnectReplyMaxHead);
     if (!wait_fd(sock.get(), POLLIN, deadline))
       return make_error("proxy {}: CONNECT {}: no answer within {} s", name, target, kIoTimeoutS);
     char c;
@@ -179,19 +174,7 @@ Result<Fd> open_tunnel(const ProxyUrl& proxy, const std::string& target) {
       return make_error("proxy {}: CONNECT {}: {}", name, target, std::strerror(errno));
     if (n == 1) head += c;
   }
-  // "HTTP/1.1 200 Connection established"
-  std::string_view line(head.data(), head.find("\r\n"));
-  if (!line.starts_with("HTTP/1.") || line.size() < 12 || line[8] != ' ')
-    return make_error("proxy {}: CONNECT {}: the answer is not HTTP: '{}'", name, target,
-                      line.substr(0, 80));
-  std::string_view status = line.substr(9);
-  if (!status.starts_with('2')) {
-    std::string msg = fmt::format("proxy {} refused the tunnel to {}: HTTP {}", name, target,
-                                  status.substr(0, 80));
-    if (status.starts_with("407"))
-      msg += fmt::format(" ({})", proxy_auth_hint(!proxy.user.empty()));
-    return Error{msg};
-  }
+  NINES_CHECK(check_connect_reply(head, proxy, target));
   int flags = ::fcntl(sock.get(), F_GETFL);
   if (flags < 0 || ::fcntl(sock.get(), F_SETFL, flags & ~O_NONBLOCK) != 0)
     return errno_error("fcntl(F_SETFL) proxy socket");

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "core/clock.h"
+#include "core/proxy_connect.h"
 #include "core/strings.h"
 #include "core/subprocess.h"
 
@@ -36,4 +37,50 @@ TEST(Subprocess, ReportsExitCodeAndOutput) {
   auto c = run_checked({"sh", "-c", "echo boom >&2; exit 1"});
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.error().message.find("boom"), std::string::npos);
+}
+
+// The proxy's answer to CONNECT (core/proxy_connect.h): hostile bytes from the network.
+namespace {
+nines::ProxyUrl test_proxy(bool credentials) {
+  nines::ProxyUrl p;
+  p.host = "proxy.example";
+  p.port = 3128;
+  if (credentials) p.user = "agent", p.password = "secret";
+  return p;
+}
+}  // namespace
+
+TEST(ProxyConnect, OpensTheTunnelOnlyOnA2xxStatusLine) {
+  auto p = test_proxy(false);
+  EXPECT_TRUE(nines::check_connect_reply("HTTP/1.1 200 Connection established\r\n\r\n", p, "h:443"));
+  EXPECT_TRUE(nines::check_connect_reply("HTTP/1.0 200 OK\r\nProxy-Agent: x\r\n\r\n", p, "h:443"));
+  auto refused = nines::check_connect_reply("HTTP/1.1 502 Bad Gateway\r\n\r\n", p, "h:443");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message,
+            "proxy http://proxy.example:3128 refused the tunnel to h:443: HTTP 502 Bad Gateway");
+}
+
+TEST(ProxyConnect, A407SaysWhetherCredentialsWereSent) {
+  const char* head = "HTTP/1.1 407 Proxy Authentication Required\r\n\r\n";
+  auto without = nines::check_connect_reply(head, test_proxy(false), "h:443");
+  ASSERT_FALSE(without);
+  EXPECT_NE(without.error().message.find("the proxy requires credentials"), std::string::npos);
+  auto with = nines::check_connect_reply(head, test_proxy(true), "h:443");
+  ASSERT_FALSE(with);
+  EXPECT_NE(with.error().message.find("the proxy refused the credentials"), std::string::npos);
+}
+
+TEST(ProxyConnect, NonHttpOrUnterminatedAnswersAreRefusedWithPrintableText) {
+  auto p = test_proxy(false);
+  // No line end at all: the whole text is the status line (nothing is read past it).
+  auto short_head = nines::check_connect_reply("HTTP/1.1 2", p, "h:443");
+  ASSERT_FALSE(short_head);
+  EXPECT_NE(short_head.error().message.find("the answer is not HTTP: 'HTTP/1.1 2'"),
+            std::string::npos);
+  auto ssh = nines::check_connect_reply("SSH-2.0-OpenSSH_9.2\x1b[2J\r\n\r\n", p, "h:443");
+  ASSERT_FALSE(ssh);
+  EXPECT_NE(ssh.error().message.find("'SSH-2.0-OpenSSH_9.2?[2J'"), std::string::npos);
+  auto ctl = nines::check_connect_reply("HTTP/1.1 500 \x07\x1b]0;owned\x07\r\n\r\n", p, "h:443");
+  ASSERT_FALSE(ctl);
+  for (char c : ctl.error().message) EXPECT_GE(static_cast<unsigned char>(c), 0x20);
 }
