@@ -189,6 +189,11 @@ Result<Policy> load_policy(const std::string& path) {
     return errno_error("stat " + path);
   }
   auto text = NINES_TRY(read_file(path, 1 << 20));
+  return parse_policy(text, path);
+}
+
+Result<Policy> parse_policy(std::string_view text, const std::string& path) {
+  Policy p;
   // toml++ 3.3 reaches __builtin_unreachable() on some non-ASCII input (see
   // src/bundle/manifest.cc); policy values are ASCII, so refuse anything else up front.
   for (size_t i = 0, line = 1; i < text.size(); ++i) {

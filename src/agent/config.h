@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -69,6 +70,9 @@ std::string policy_value(const Policy& p, const std::string& key);
 // Reads config.toml; a missing file is the default policy. Unknown keys and bad values
 // fail naming the file and the key.
 Result<Policy> load_policy(const std::string& path);
+// The policy that the text of a config.toml holds (what load_policy does once the file is
+// read); `name` names it in messages. Non-ASCII, bad TOML, unknown keys and bad values fail.
+Result<Policy> parse_policy(std::string_view text, const std::string& name);
 // Writes every key that differs from the default, atomically (mode 0600: http-proxy may
 // hold a password).
 Status save_policy(const std::string& path, const Policy& p);
