@@ -13,6 +13,7 @@ constexpr uint64_t kPage = 4096;
 constexpr uint64_t kReach = (uint64_t{1} << 31) - (uint64_t{1} << 20);  // 2 GiB less a margin
 constexpr uint64_t kLowest = 0x10000;
 constexpr uint64_t kHighest = 0x7ffffffff000;
+constexpr uint64_t kMaxImageBytes = uint64_t{64} << 20;
 uint64_t page_down(uint64_t v) { return v & ~(kPage - 1); }
 uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
 }  // namespace
@@ -77,7 +78,12 @@ Result<LinkedImage> link_image(const PatchObject& patch, uint64_t base,
     if (s.type == PT_LOAD) lo = std::min(lo, page_down(s.vaddr));
   if (lo == UINT64_MAX) return make_error("patch object has no loadable segment");
   uint64_t size = image_size(so);
-  if (size == 0 || size > (uint64_t{256} << 20)) return make_error("patch image size {} out of range", size);
+  // A patch image is a few pages. Its span comes from the headers alone (a large p_memsz
+  // is .bss), and the whole span is allocated here and written into the target inside the
+  // freeze, so it is bounded like a bundle file (bundle::kMaxBundleBytes).
+  if (size == 0 || size > kMaxImageBytes)
+    return make_error("patch image of {} bytes: out of range (1 to {} MiB)", size,
+                      kMaxImageBytes >> 20);
   img.load_bias = base - lo;
   img.bytes.assign(size, '\0');
   auto bytes = so.bytes();

@@ -1,6 +1,7 @@
 #include "ulp/registry.h"
 
 #include <cstring>
+#include <stdexcept>
 
 #include "proc/maps.h"
 #include "proc/memory.h"
@@ -42,6 +43,20 @@ json registry_to_json(const Registry& r) {
   return {{"patches", ps}, {"retired", rs}};
 }
 
+namespace {
+// A member that must be an integer. nlohmann's get<int64_t>() converts a floating-point
+// value by a plain cast, undefined when it is out of range (1e24): never on hostile data.
+struct NotAnInteger : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+template <typename T>
+T integer_at(const json& o, const char* key) {
+  const json& v = o.at(key);
+  if (!v.is_number_integer()) throw NotAnInteger(fmt::format("'{}' is not an integer", key));
+  return v.get<T>();
+}
+}  // namespace
+
 Result<Registry> registry_from_json(std::string_view text) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("patches") || !j["patches"].is_array())
@@ -51,23 +66,23 @@ Result<Registry> registry_from_json(std::string_view text) {
     for (const auto& p : j["patches"]) {
       AppliedPatch a;
       a.id = p.at("id").get<std::string>();
-      a.version = p.at("version").get<int64_t>();
+      a.version = integer_at<int64_t>(p, "version");
       a.target_name = p.at("target_name").get<std::string>();
       a.target_build_id = p.at("target_build_id").get<std::string>();
       a.target_path = p.at("target_path").get<std::string>();
-      a.applied_unix = p.at("applied_unix").get<int64_t>();
-      a.base = p.at("base").get<uint64_t>();
-      a.size = p.at("size").get<uint64_t>();
+      a.applied_unix = integer_at<int64_t>(p, "applied_unix");
+      a.base = integer_at<uint64_t>(p, "base");
+      a.size = integer_at<uint64_t>(p, "size");
       a.digest = p.value("digest", std::string());
       for (const auto& f : p.at("functions")) {
         AppliedFunction af;
         af.name = f.at("name").get<std::string>();
         af.replacement = f.at("replacement").get<std::string>();
-        af.address = f.at("address").get<uint64_t>();
-        af.size = f.value("size", uint64_t{0});
-        af.site = f.at("site").get<uint64_t>();
+        af.address = integer_at<uint64_t>(f, "address");
+        af.size = f.contains("size") ? integer_at<uint64_t>(f, "size") : 0;
+        af.site = integer_at<uint64_t>(f, "site");
         af.original_hex = f.at("original").get<std::string>();
-        af.destination = f.at("destination").get<uint64_t>();
+        af.destination = integer_at<uint64_t>(f, "destination");
         a.functions.push_back(af.name);
         a.function_details.push_back(std::move(af));
       }
@@ -75,9 +90,11 @@ Result<Registry> registry_from_json(std::string_view text) {
     }
     if (j.contains("retired"))
       for (const auto& x : j["retired"])
-        r.retired.push_back({x.at("base").get<uint64_t>(), x.at("size").get<uint64_t>(),
+        r.retired.push_back({integer_at<uint64_t>(x, "base"), integer_at<uint64_t>(x, "size"),
                              x.at("id").get<std::string>()});
   } catch (const json::exception& e) {
+    return make_error("registry: malformed entry: {}", e.what());
+  } catch (const NotAnInteger& e) {
     return make_error("registry: malformed entry: {}", e.what());
   }
   return r;
