@@ -60,8 +60,19 @@ Result<KernelPatchMeta> meta_from_json(const nlohmann::json& j) {
     KernelFunction kf;
     kf.name = NINES_TRY(str(f, "name", "functions[].name"));
     kf.replacement = NINES_TRY(str(f, "replacement", "functions[].replacement"));
-    kf.object = f.value("object", std::string("vmlinux"));
-    kf.sympos = f.value("sympos", int64_t{0});
+    // Optional members, type-checked: json::value() throws on another type, and converts a
+    // float to an integer by a cast (undefined out of range).
+    kf.object = "vmlinux";
+    if (auto o = f.find("object"); o != f.end()) {
+      if (!o->is_string())
+        return make_error("kernel patch metadata: functions[{}].object is not a string", i);
+      kf.object = o->get<std::string>();
+    }
+    if (auto p = f.find("sympos"); p != f.end()) {
+      if (!p->is_number_integer())
+        return make_error("kernel patch metadata: functions[{}].sympos is not an integer", i);
+      kf.sympos = p->get<int64_t>();
+    }
     m.functions.push_back(std::move(kf));
   }
   if (auto s = j.find("klp_symbols"); s != j.end() && s->is_array())
