@@ -25,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0x7f0000001000 + name.size() * 16 + version.size();
   };
   const uint64_t base = 0x7f0000100000;
-  auto image = ulp::link_image(*patch, base, resolve);
+  auto image = ulp::link_image(*patch, base, /*target_base=*/0x555555554000, resolve);
   if (!image) return 0;
   if (image->base != base || image->bytes.size() != span || span % 4096 != 0) __builtin_trap();
   for (const auto& s : image->segments)

@@ -563,7 +563,7 @@ Result<Outcome> apply_patch(const PatchObject& patch, pid_t pid, const ApplyOpti
     const std::vector<proc::MapEntry>& maps = maps_now ? *maps_now : view.maps();
     uint64_t base = NINES_TRY(choose_base(maps, target->mapped.lowest, target->mapped.highest, size, avoid));
     LinkedImage image = NINES_TRY(link_image(
-        patch, base, [&](const std::string& name, const std::string& version) {
+        patch, base, target->base, [&](const std::string& name, const std::string& version) {
           return view.resolve(name, version, target);
         }));
 

@@ -68,7 +68,7 @@ Result<uint64_t> choose_base(const std::vector<proc::MapEntry>& maps, uint64_t l
   return best;
 }
 
-Result<LinkedImage> link_image(const PatchObject& patch, uint64_t base,
+Result<LinkedImage> link_image(const PatchObject& patch, uint64_t base, uint64_t target_base,
                                const SymbolResolver& resolve) {
   const elf::ElfFile& so = patch.elf;
   LinkedImage img;
@@ -150,7 +150,7 @@ Result<LinkedImage> link_image(const PatchObject& patch, uint64_t base,
   // Places that hold addresses in the target (generated patches): exact offsets, bound to
   // the target's build-id, applied after the dynamic relocations they may overwrite.
   for (const auto& tr : patch.meta.target_relocs) {
-    uint64_t s = target.base + tr.target_offset + static_cast<uint64_t>(tr.addend);
+    uint64_t s = target_base + tr.target_offset + static_cast<uint64_t>(tr.addend);
     if (tr.kind == TargetReloc::Kind::kAbs64) {
       NINES_CHECK(put64(tr.offset, s));
       continue;
@@ -159,7 +159,7 @@ Result<LinkedImage> link_image(const PatchObject& patch, uint64_t base,
     if (rel < INT32_MIN || rel > INT32_MAX)
       return make_error("patch relocation to '{}' at {:#x}: the target is out of rel32 reach",
                         tr.symbol, tr.offset);
-    if (tr.offset < lo || tr.offset - lo + 4 > img.bytes.size())
+    if (tr.offset < lo || tr.offset - lo > img.bytes.size() - 4)  // no wrap near 2^64
       return make_error("patch relocation at {:#x} lies outside the image", tr.offset);
     int32_t v = static_cast<int32_t>(rel);
     std::memcpy(img.bytes.data() + (tr.offset - lo), &v, 4);

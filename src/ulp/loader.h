@@ -43,10 +43,11 @@ using SymbolResolver =
     std::function<Result<uint64_t>(const std::string& name, const std::string& version)>;
 
 // Lays out and relocates the patch for `base`; undefined symbols go through `resolve`
-// (the apply engine passes ProcessView::resolve with the target object preferred). Works
-// on the patch's bytes alone, so a hostile patch object can be fuzzed without a process.
-// Fails naming the segment or relocation that does not fit the image.
-Result<LinkedImage> link_image(const PatchObject& patch, uint64_t base,
+// (the apply engine passes ProcessView::resolve with the target object preferred), and
+// the metadata's target relocations are bound to `target_base`, the target object's load
+// bias. Works on the patch's bytes alone, so a hostile patch object can be fuzzed without
+// a process. Fails naming the segment or relocation that does not fit the image.
+Result<LinkedImage> link_image(const PatchObject& patch, uint64_t base, uint64_t target_base,
                                const SymbolResolver& resolve);
 
 }  // namespace nines::ulp
