@@ -1,29 +1,26 @@
-// libFuzzer target: the patch server's JSON request bodies, which any holder of a token
-// (or, for enrollment, of an enroll token) sends. The bytes go through the bounds check
-// and parse every JSON route uses (server::parse_json_object: size and nesting checked on
-// the bytes first), then through the body rules that are pure functions: the check-in
-// identity, each report line, the advisor verdict and the catalogue state
-// (src/server/catalogue.cc). Whatever parses must serialise again (dump() recurses: the
-// nesting bound is what keeps it on the stack).
+// libFuzzer target: every route's JSON request body on the patch server
+// (src/server/route_bodies.cc: parse_json_object bounds size and nesting on the bytes,
+// then the route's rules: tokens, enroll, checkin, reports with the advisor verdict and
+// catalogue state, promote). The first byte chooses the route, the rest is the body. A
+// body that parses must also serialise (dump() recurses: the nesting bound keeps it on
+// the stack).
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
-#include "server/catalogue.h"
 #include "server/json_body.h"
+#include "server/route_bodies.h"
 
-using namespace nines::server;
+namespace {
+constexpr std::string_view kRoutes[] = {"/v1/tokens", "/v1/enroll", "/v1/checkin", "/v1/reports",
+                                        "/v1/bundles/:id/:version/promote"};
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  auto body = parse_json_object(bytes, "fuzz");
-  if (!body) return 0;
-  (void)body->dump();
-  const nlohmann::json& j = *body;
-  if (auto id = parse_identity(j)) (void)identity_sha(*id);
-  if (auto r = j.find("reports"); r != j.end() && r->is_array())
-    for (size_t i = 0; i < r->size(); ++i) (void)parse_report_line((*r)[i], i, 1764000000);
-  if (auto a = j.find("advisor"); a != j.end()) (void)parse_advisor(*a);
-  if (auto c = j.find("catalogue"); c != j.end()) (void)parse_catalogue_state(*c);
+  if (size == 0) return 0;
+  std::string_view route = kRoutes[data[0] % std::size(kRoutes)];
+  std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
+  (void)nines::server::validate_route_body(route, body);
+  if (auto j = nines::server::parse_json_object(body, "fuzz")) (void)j->dump();
   return 0;
 }
