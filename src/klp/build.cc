@@ -170,9 +170,22 @@ Result<BuildResult> build(const BuildOptions& in) {
     if (!mkdtemp(tmpl)) return errno_error("build kernel patch: mkdtemp /tmp/nines-klp-XXXXXX");
     work.path = tmpl;
   }
-  NINES_CHECK(write_file_atomic(work.path + "/" + src.module_name + ".c", generate_module_c(src)));
-  NINES_CHECK(
-      write_file_atomic(work.path + "/Kbuild", generate_kbuild(src.module_name, include_dir)));
+  // With prebuilt objects the module is composite: its C becomes <module>_main.c and the
+  // objects are shipped to kbuild as <module>_objN.o_shipped.
+  std::vector<std::string> shipped;
+  for (size_t i = 0; i < o.objects.size(); ++i) {
+    shipped.push_back(fmt::format("{}_obj{}.o", src.module_name, i));
+    std::error_code ec;
+    fs::copy_file(o.objects[i], work.path + "/" + shipped.back() + "_shipped", ec);
+    if (ec) return make_error("build kernel patch {}: copy {}: {}", o.id, o.objects[i], ec.message());
+    // modpost reads each object's kbuild command file (for the module's srcversion).
+    NINES_CHECK(write_file_atomic(fmt::format("{}/.{}.cmd", work.path, shipped.back()),
+                                  fmt::format("cmd_{0} := cp {0}_shipped {0}\n", shipped.back())));
+  }
+  const std::string c_name = shipped.empty() ? src.module_name : src.module_name + "_main";
+  NINES_CHECK(write_file_atomic(work.path + "/" + c_name + ".c", generate_module_c(src)));
+  NINES_CHECK(write_file_atomic(work.path + "/Kbuild",
+                                generate_kbuild(src.module_name, include_dir, shipped)));
   Stopwatch make_sw;
   auto made = run_process(
       {"make", "-C", o.headers_dir, "M=" + work.path, "modules", "KBUILD_MODPOST_WARN=1"});
@@ -188,9 +201,10 @@ Result<BuildResult> build(const BuildOptions& in) {
 
   // 4. Into the livepatch ELF format, with the metadata.
   auto resolver = [&](const std::string& name) -> Result<KlpSymbol> {
+    if (auto it = o.klp_aliases.find(name); it != o.klp_aliases.end()) return it->second;
     return syms.resolve(name, module_objects, spec.hints);
   };
-  auto exported = [&](const std::string& n) { return syms.exported(n); };
+  auto exported = [&](const std::string& n) { return !o.klp_aliases.count(n) && syms.exported(n); };
   auto write_meta = [&](const std::vector<KlpSymbol>& created) {
     for (const auto& k : created) meta.klp_symbols.push_back(k.klp_name());
     return meta_to_json(meta).dump();

@@ -5,6 +5,7 @@
 //   ELF format (.klp.rela/.klp.sym) + .nines.meta → OUT.patch (a .ko).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ struct BuildOptions {
   std::vector<std::string> sources;  // required: C files with NINES_REPLACE markers
   std::string include_dir;           // where <nines/kpatch.h> is; default: found at run time
   bool keep_work_dir = false;        // keep the kbuild folder (its path is in the result)
+  // Prebuilt relocatable objects linked into the module next to the sources (the
+  // generator's units, klp/gen_kernel.h), and what their undefined aliases stand for.
+  std::vector<std::string> objects;
+  std::map<std::string, KlpSymbol> klp_aliases;
 };
 
 struct BuildResult {

@@ -146,9 +146,12 @@ Result<KlpRewriteReport> rewrite_livepatch_module(
     if (moved.empty()) continue;
     // Jump labels and static calls are set up by the module loader before livepatch
     // relocates anything: an entry pointing at a non-exported key would be read unrelocated.
+    // References to vmlinux are the exception: the module loader applies them early
+    // (klp_apply_section_relocs from apply_relocations, Linux 5.8 and later).
     const std::string_view tn = tname ? tname : "";
-    if (tn == "__jump_table" || tn == ".static_call_sites") {
-      const KlpSymbol& k = klp_syms.at(GELF_R_SYM(moved.begin()->second.front().r_info));
+    const bool late = moved.size() > 1 || moved.begin()->first != kVmlinux;
+    if (late && (tn == "__jump_table" || tn == ".static_call_sites")) {
+      const KlpSymbol& k = klp_syms.at(GELF_R_SYM(moved.rbegin()->second.front().r_info));
       return make_error(
           "rewrite livepatch module {}: {} refers to '{}', which is not exported: "
           "static keys and static calls of the kernel cannot be used from patch "

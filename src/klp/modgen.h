@@ -21,8 +21,10 @@ struct ModuleSource {
 
 // The module's C text. Every kernel patch is cumulative: `.replace = true`.
 std::string generate_module_c(const ModuleSource& src);
-// The Kbuild file: obj-m and the include path of <nines/kpatch.h>.
-std::string generate_kbuild(const std::string& module_name, const std::string& include_dir);
+// The Kbuild file: obj-m and the include path of <nines/kpatch.h>. With `objects` (prebuilt
+// objects shipped next to it), the module is <module_name>_main.o plus those.
+std::string generate_kbuild(const std::string& module_name, const std::string& include_dir,
+                            const std::vector<std::string>& objects = {});
 
 // A module name for patch `id`: "nines_" + id with characters outside [A-Za-z0-9_] made
 // '_', shortened so that "_<suffix>" fits MODULE_NAME_LEN (56, with its NUL).

@@ -59,3 +59,18 @@ in_vm() {
   printf '. %s/vm-lib.sh\nT=%s\n%s\nfinish\n' "$T" "$T" "$script" >"$T/guest.sh"
   "$ROOT/scripts/vm-run" --timeout "${VM_TIMEOUT:-240}" --file "$T" "$@" -- "sh $T/guest.sh"
 }
+
+# gen_patch ID OUT DIFF... : nines build --kernel --source deb: --diff for the set-up
+# release (the generator; the first run of a release prepares its tree, minutes). The
+# report is in $T/gen-ID.log; the exit status in $GEN_RC.
+gen_patch() {
+  local id="$1" out="$2"; shift 2
+  local args=()
+  for d in "$@"; do args+=(--diff "$d"); done
+  set +e
+  "$NINES" build --kernel "$REL" --source "${NINES_KGEN_SOURCE:-deb:}" --id "$id" -o "$out" \
+    "${args[@]}" >"$T/gen-$id.log" 2>&1
+  GEN_RC=$?
+  set -e
+  cat "$T/gen-$id.log"
+}
