@@ -1,10 +1,12 @@
 // nines build --target FILE [--id ID] -o OUT.patch SOURCE.c...
 // nines build --target FILE --source DIR --diff FIX.patch [--diff ...] [--build CMD] -o OUT.patch
+// nines build --kernel RELEASE --source DIR|deb:linux=VERSION --diff FIX.patch [--test CMD] -o OUT.patch
 #include <cstdio>
 
 #include "cli/commands.h"
 #include "gen/generate.h"
 #include "klp/cli.h"
+#include "klp/gen_kernel.h"
 #include "ulp/builder.h"
 
 namespace nines::cli {
@@ -54,7 +56,26 @@ Runner setup_build(CLI::App& app) {
   g->cache_dir = "/var/cache/nines/gen";
   app.add_option("--cache", g->cache_dir, "Generate the patch: where original builds are kept "
                  "for later runs (default /var/cache/nines/gen; '' for none)");
-  return [o, g, kernel, headers]() -> int {
+  auto test = std::make_shared<std::string>();
+  app.add_option("--test", *test, "Kernel, generated patch: boot the kernel under qemu, apply, "
+                 "run this shell command, revert, report");
+  return [o, g, kernel, headers, test]() -> int {
+    if (!kernel->empty() && (!g->diffs.empty() || !g->source.empty())) {
+      if (!o->sources.empty()) {
+        std::fprintf(stderr, "nines build: give either C sources or --diff, not both\n");
+        return 2;
+      }
+      klp::KernelGenOptions k;
+      k.release = *kernel;
+      k.source = g->source;
+      k.diffs = g->diffs;
+      k.id = o->id;
+      k.output = o->output;
+      k.headers_dir = *headers;
+      k.test_command = *test;
+      k.keep_work = g->keep_work;
+      return klp::cli_generate_kernel(k);
+    }
     if (!kernel->empty()) {
       // kernel: `nines build --kernel` is wired here by the kernel part.
       klp::BuildOptions k;
