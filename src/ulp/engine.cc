@@ -21,6 +21,7 @@
 #include "proc/memory.h"
 #include "proc/ptrace_session.h"
 #include "proc/remote.h"
+#include "proc/stat.h"
 #include "ulp/consistency.h"
 #include "ulp/loader.h"
 
@@ -116,11 +117,8 @@ Result<ProcessLock> lock_process(pid_t pid) { return ProcessLock::take(pid); }
 Result<pid_t> pick_worker_thread(pid_t pid) {
   auto tids = NINES_TRY(proc::list_threads(pid));
   for (pid_t tid : tids) {
-    auto stat = read_file(fmt::format("/proc/{}/task/{}/stat", pid, tid));
-    if (!stat) continue;
-    size_t p = stat->rfind(')');
-    if (p != std::string::npos && p + 2 < stat->size() && (*stat)[p + 2] != 'Z' && (*stat)[p + 2] != 'X')
-      return tid;
+    auto stat = proc::read_task_stat(pid, tid);
+    if (stat && stat->alive()) return tid;
   }
   return make_error("pid {}: no live thread to work in", pid);
 }
