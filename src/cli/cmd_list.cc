@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "klp/cli.h"
+#include "cli/kernel.h"
 #include "cli/pids.h"
 #include "core/clock.h"
 #include "proc/maps.h"
@@ -26,7 +26,7 @@ Runner setup_list(CLI::App& app) {
   return [a]() -> int {
     if (a->kernel) {
       // kernel: `nines list --kernel` is wired here by the kernel part.
-      return klp::cli_list(a->format);
+      return kernel_list(a->format);
     }
     std::vector<pid_t> pids;
     bool explicit_pids = !a->pids.empty();

@@ -7,7 +7,7 @@
 #include <fmt/ranges.h>
 
 #include "cli/commands.h"
-#include "klp/cli.h"
+#include "cli/kernel.h"
 #include "cli/pids.h"
 #include "ulp/engine.h"
 
@@ -33,7 +33,7 @@ Runner setup_revert(CLI::App& app) {
     if (a->kernel) {
       // kernel: `nines revert ID --kernel` is wired here by the kernel part (seconds: 60
       // unless --timeout MS is given).
-      return klp::cli_revert(a->id, timeout->count() ? a->timeout_ms / 1000.0 : klp::kDefaultTimeoutS);
+      return kernel_revert(a->id, timeout->count() ? a->timeout_ms / 1000.0 : kKernelTimeoutS);
     }
     std::vector<pid_t> pids;
     if (a->all) {
