@@ -1,4 +1,4 @@
-// nines apply FILE --pid PID[,PID...] | --all  [--no-stack-check] [--timeout MS]
+// nines apply FILE --pid PID[,PID...] | --all  [--no-stack-check] [--timeout DURATION]
 //   FILE is a patch object from `nines build` or a signed bundle.
 #include <unistd.h>
 
@@ -14,6 +14,7 @@
 #include "bundle/open_for_apply.h"
 #include "bundle/patch_meta.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/kernel.h"
 #include "cli/pids.h"
 #include "core/fd.h"
@@ -151,17 +152,24 @@ Runner setup_apply(CLI::App& app) {
   pid->excludes(all);
   app.add_flag("--no-stack-check", a->no_stack_check,
                "Only refuse threads inside the overwritten bytes, not frames in replaced functions");
-  app.add_option("--timeout", a->timeout_ms, "Consistency retries stop after this many ms (default 5000)");
+  app.add_option("--timeout", a->timeout_ms,
+                 "How long consistency retries go on (default 5s; a kernel transition: 60s)")
+      ->transform(Duration());
   app.add_option("--trust", a->trust_dir, "Trust store for bundles (default /etc/nines/trusted-keys.d)");
   app.add_flag("--allow-downgrade", a->allow_downgrade, "Apply an older version over a newer one");
   auto* timeout = app.get_option("--timeout");
   return [a, timeout]() -> int {
+    // Every option is checked before the file is read or anything is touched.
+    if (auto p = parse_pids(a->pids); !p) {
+      std::fprintf(stderr, "nines apply: %s\n", p.error().message.c_str());
+      return 2;
+    }
     auto bytes = read_file(a->file, size_t{256} << 20);
     if (!bytes) {
       std::fprintf(stderr, "nines apply: %s\n", bytes.error().message.c_str());
       return 2;
     }
-    // A kernel patch waits for its transition: 60 s unless --timeout MS is given.
+    // A kernel patch waits for its transition: 60 s unless --timeout is given.
     double kernel_timeout_s = timeout->count() ? a->timeout_ms / 1000.0 : kKernelTimeoutS;
     if (bundle::looks_like_bundle(*bytes)) return apply_bundle(*a, *bytes, kernel_timeout_s);
     return apply_patch_file(*a, std::move(*bytes), kernel_timeout_s);

@@ -5,6 +5,8 @@
 
 #include "cli/commands.h"
 #include "cli/kernel.h"
+#include "cli/format.h"
+#include "cli/options.h"
 
 namespace nines::cli {
 
@@ -31,18 +33,20 @@ Runner setup_kernel(CLI::App& app) {
   CLI::App* ap = app.add_subcommand(
       "apply", "Load a kernel patch or kernel bundle and wait for its transition");
   ap->add_option("file", aa->file, "Kernel bundle or kernel patch (.ko)")->required();
-  ap->add_option("--timeout", aa->timeout_s, "Seconds to wait for the transition (default 60)");
+  ap->add_option("--timeout", aa->timeout_s, "How long to wait for the transition (default 60s)")
+      ->transform(Duration(true));
   ap->add_option("--version", aa->version, "Version of a raw patch (bundles carry their own)");
   ap->add_flag("--allow-downgrade", aa->allow_downgrade, "Apply an older version over a newer one");
   ap->add_option("--trust", aa->trust_dir,
                  "Trust store for bundles (default /etc/nines/trusted-keys.d)");
 
   CLI::App* l = app.add_subcommand("list", "List kernel live patches");
-  l->add_option("--format", *format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  add_format_option(*l, *format);
 
   CLI::App* r = app.add_subcommand("revert", "Disable a kernel patch and unload its module");
   r->add_option("id", *rid, "Patch id (or module name)")->required();
-  r->add_option("--timeout", *rtimeout, "Seconds to wait for the transition (default 60)");
+  r->add_option("--timeout", *rtimeout, "How long to wait for the transition (default 60s)")
+      ->transform(Duration(true));
 
   return [=]() -> int {
     if (b->parsed()) return kernel_build(*bo);

@@ -1,10 +1,11 @@
-// nines list [--pid PID[,PID...]] [--format text|json]   (no --pid: every patched process)
+// nines list [--pid PID[,PID...]] [--format humane|json|yaml]   (no --pid: every patched process)
 #include <unistd.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/format.h"
 #include "cli/kernel.h"
 #include "cli/pids.h"
 #include "core/clock.h"
@@ -21,7 +22,7 @@ Runner setup_list(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   app.add_option("--pid", a->pids, "Process id(s), comma separated (default: every process)");
-  app.add_option("--format", a->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  add_format_option(app, a->format);
   app.add_flag("--kernel", a->kernel, "List kernel live patches");
   return [a]() -> int {
     if (a->kernel) {
@@ -67,8 +68,8 @@ Runner setup_list(CLI::App& app) {
                                      {"applied", format_rfc3339(p.applied_unix)}});
       out.push_back(proc);
     }
-    if (a->format == "json") {
-      std::printf("%s\n", out.dump(2).c_str());
+    if (is_document_format(a->format)) {
+      std::fputs(render_document(out, a->format).c_str(), stdout);
     } else {
       for (const auto& p : out) {
         if (p["interrupted_switch"].get<bool>())

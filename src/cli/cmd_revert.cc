@@ -1,4 +1,4 @@
-// nines revert ID --pid PID[,PID...] | --all  [--no-stack-check] [--timeout MS]
+// nines revert ID --pid PID[,PID...] | --all  [--no-stack-check] [--timeout DURATION]
 #include <unistd.h>
 
 #include <cstdio>
@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/kernel.h"
 #include "cli/pids.h"
 #include "ulp/engine.h"
@@ -27,7 +28,9 @@ Runner setup_revert(CLI::App& app) {
   pid->excludes(all);
   app.add_flag("--kernel", a->kernel, "Revert a kernel live patch");
   app.add_flag("--no-stack-check", a->no_stack_check, "Skip the stack check (see apply)");
-  app.add_option("--timeout", a->timeout_ms, "Consistency retries stop after this many ms");
+  app.add_option("--timeout", a->timeout_ms,
+                 "How long consistency retries go on (default 5s; a kernel transition: 60s)")
+      ->transform(Duration());
   auto* timeout = app.get_option("--timeout");
   return [a, timeout]() -> int {
     if (a->kernel) {

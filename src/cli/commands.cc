@@ -18,6 +18,7 @@ Runner setup_agent(CLI::App&);
 Runner setup_refresh(CLI::App&);
 Runner setup_config(CLI::App&);
 Runner setup_status(CLI::App&);
+Runner setup_man(CLI::App&);
 
 const Command kCommands[] = {
     {"build", "Build a patch object from C sources against a target object", &setup_build},
@@ -37,6 +38,7 @@ const Command kCommands[] = {
     {"refresh", "Ask the agent to check the server now", &setup_refresh},
     {"config", "Show or set the agent's policy (KEY=VALUE)", &setup_config},
     {"status", "What the agent applied, what not and why; last and next check", &setup_status},
+    {"man", "", &setup_man},  // writes the man pages (scripts/package); hidden
 };
 const size_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 

@@ -13,6 +13,7 @@ namespace nines::cli {
 Runner setup_forward_to_network_program(CLI::App& sub) {
   // Everything after the name passes through: nines-net parses it (and answers --help).
   sub.prefix_command();
+  sub.fallthrough(false);  // main() makes the root options fall through; here all pass on
   sub.set_help_flag();
   return [&sub]() -> int {
     std::string name = sub.get_name();

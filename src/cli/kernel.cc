@@ -7,6 +7,7 @@
 #include "bundle/bundle.h"
 #include "bundle/open_for_apply.h"
 #include "bundle/patch_meta.h"
+#include "cli/format.h"
 #include "core/fd.h"
 #include "klp/apply.h"
 
@@ -90,7 +91,7 @@ int kernel_apply_file(const KernelApplyArgs& a) {
 int kernel_list(const std::string& format) {
   auto ps = klp::list();
   if (!ps) return fail("list", ps.error());
-  if (format == "json") {
+  if (is_document_format(format)) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& p : *ps)
       out.push_back({{"id", p.id},
@@ -99,7 +100,7 @@ int kernel_list(const std::string& format) {
                      {"enabled", p.enabled},
                      {"transition", p.transition},
                      {"functions", p.functions}});
-    std::printf("%s\n", out.dump(2).c_str());
+    std::fputs(render_document(out, format).c_str(), stdout);
     return 0;
   }
   if (ps->empty()) std::printf("no kernel live patch\n");

@@ -11,7 +11,8 @@
 
 namespace nines::cli {
 
-// Parses "1234,5678" (repeated --pid options are joined). Fails on anything else.
+// Parses "1234,5678" (repeated --pid options are joined). Fails on anything else, and on
+// a pid that names no process ("no process 999999").
 Result<std::vector<pid_t>> parse_pids(const std::vector<std::string>& args);
 
 // Runs `work` in a worker process that is in its own session and ignores SIGINT, SIGTERM,

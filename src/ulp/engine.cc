@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/fd.h"
 #include "core/log.h"
+#include "core/progress.h"
 #include "core/strings.h"
 #include "proc/arch_x86_64.h"
 #include "proc/memory.h"
@@ -324,6 +325,7 @@ Result<Outcome> run_switch(pid_t pid, const proc::ProcessMemory& mem, const std:
   // the jitter keeps the attempts from locking into phase with a loop in the target.
   int64_t backoff_us = 200;
   uint64_t rng = static_cast<uint64_t>(monotonic_ns()) | 1;
+  Progress progress(fmt::format("switching pid {}", pid));  // a terminal only
   std::string last_conflict;
   const std::vector<GuardedRange> no_ranges;
   for (;;) {
@@ -389,6 +391,7 @@ Result<Outcome> run_switch(pid_t pid, const proc::ProcessMemory& mem, const std:
       return make_error("pid {}: not switched after {} ms: {} (retry later, or use --no-stack-check "
                         "if that frame is known to be safe)", pid, opts.timeout_ms, last_conflict);
     spdlog::debug("pid {}: {}; retrying", pid, last_conflict);
+    progress.update(fmt::format("waiting (at most {} ms): {}", opts.timeout_ms, last_conflict));
     rng ^= rng << 13;
     rng ^= rng >> 7;
     rng ^= rng << 17;
