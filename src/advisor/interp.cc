@@ -13,7 +13,6 @@
 #include <set>
 
 #include "core/strings.h"
-#include "proc/stat.h"
 
 namespace nines::advisor {
 namespace {
@@ -453,12 +452,12 @@ std::vector<StaleObject> SourceChecker::check(pid_t pid, Language lang, const st
 
   // When it started, in CLOCK_REALTIME: field 22 of stat, after the ")" of the comm.
   if (!read_prefix(base + "/stat", 4096, &buf)) return stale;
-  std::optional<proc::TaskStat> stat = proc::parse_stat(buf);
-  if (!stat) return stale;
+  std::optional<uint64_t> ticks = stat_start_ticks(buf);
+  if (!ticks) return stale;
   // The start is known to a tick: it lies in [floor, floor + tick). A file changed before
   // the start has a time below floor + tick (file times come from a coarse clock, which
   // only lags), so only a time past floor + tick is surely after the start.
-  int64_t after = boot_realtime_ns_ + static_cast<int64_t>(stat->start_ticks) * tick_ns_ + tick_ns_;
+  int64_t after = boot_realtime_ns_ + static_cast<int64_t>(*ticks) * tick_ns_ + tick_ns_;
 
   if (!read_prefix(base + "/cmdline", 1u << 20, &buf)) return stale;
   std::vector<std::string> argv = split_nul(buf);

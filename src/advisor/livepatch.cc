@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,15 +13,57 @@
 #include "bundle/bundle.h"
 #include "core/fd.h"
 #include "core/strings.h"
-#include "elf/elf_file.h"
 
 namespace nines::advisor {
+namespace {
+
+constexpr uint32_t kNtGnuBuildId = 3;
+
+// Looks for NT_GNU_BUILD_ID in one note blob.
+std::optional<std::string> build_id_in(Elf_Data* data) {
+  if (!data || !data->d_buf) return std::nullopt;
+  size_t off = 0;
+  GElf_Nhdr nh;
+  size_t name_off = 0, desc_off = 0;
+  while (off < data->d_size) {
+    size_t next = gelf_getnote(data, off, &nh, &name_off, &desc_off);
+    if (next == 0) break;
+    const char* base = static_cast<const char*>(data->d_buf);
+    if (nh.n_type == kNtGnuBuildId && nh.n_namesz == 4 &&
+        std::memcmp(base + name_off, "GNU", 4) == 0)
+      return to_hex(
+          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(base + desc_off), nh.n_descsz));
+    off = next;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 Result<std::string> read_build_id(const std::string& path) {
   Fd fd = NINES_TRY(Fd::open(path, O_RDONLY));
-  auto id = elf::read_build_id(fd.get());
-  if (!id) return make_error("read the build-id of {}: not ELF, or no build-id note", path);
-  return to_hex(*id);
+  elf_version(EV_CURRENT);
+  Elf* elf = elf_begin(fd.get(), ELF_C_READ_MMAP, nullptr);
+  if (!elf) return make_error("read the build-id of {}: {}", path, elf_errmsg(-1));
+  std::optional<std::string> id;
+  Elf_Scn* scn = nullptr;
+  while (!id && (scn = elf_nextscn(elf, scn)) != nullptr) {
+    GElf_Shdr sh;
+    if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_NOTE)
+      id = build_id_in(elf_getdata(scn, nullptr));
+  }
+  size_t phnum = 0;
+  if (!id && elf_getphdrnum(elf, &phnum) == 0) {
+    for (size_t i = 0; i < phnum && !id; ++i) {
+      GElf_Phdr ph;
+      if (!gelf_getphdr(elf, static_cast<int>(i), &ph) || ph.p_type != PT_NOTE) continue;
+      id = build_id_in(
+          elf_getdata_rawchunk(elf, static_cast<int64_t>(ph.p_offset), ph.p_filesz, ELF_T_NHDR));
+    }
+  }
+  elf_end(elf);
+  if (!id) return make_error("read the build-id of {}: no build-id note", path);
+  return *id;
 }
 
 void mark_patched(std::vector<StaleProcess>& procs, const RegistryReader& reader,

@@ -29,9 +29,8 @@ using RegistryReader = std::function<Result<std::vector<PatchInProcess>>(pid_t)>
 // The reader over nines' in-process registry (registry_bridge.cc).
 RegistryReader nines_registry_reader();
 
-// The GNU build-id (hex) of a loadable ELF file (executable or shared object), from its
-// PT_NOTE segments (elf::read_build_id). Fails naming the file when it is not ELF or has
-// no build-id note.
+// The GNU build-id (hex) of an ELF file: SHT_NOTE sections, or PT_NOTE segments when
+// the section headers are stripped. Fails with libelf's own message, or "no build-id".
 Result<std::string> read_build_id(const std::string& path);
 
 // Marks each stale object that a patch in its process targets (same build-id, or same

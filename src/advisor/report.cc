@@ -218,43 +218,32 @@ nlohmann::json to_json(const Facts& f, const Verdict& v) {
   return j;
 }
 
-namespace {
-
-// needrestart's user mode lists every stale process of the user, by name.
-std::map<std::string, std::vector<pid_t>> stale_by_name(const Facts& f) {
-  std::map<std::string, std::vector<pid_t>> by_name;
-  for (const StaleProcess& p : f.processes)
-    if (!p.fully_patched()) by_name[clean(p.comm)].push_back(p.pid);
-  for (auto& [name, pids] : by_name) std::sort(pids.begin(), pids.end());
-  return by_name;
-}
-
-}  // namespace
-
-std::string render_batch(const Facts& f, const Verdict& v, const std::string& version,
-                         BatchMode mode) {
+std::string render_batch(const Facts& f, const Verdict& v, const std::string& version) {
   std::string out = fmt::format("NEEDRESTART-VER: {}\n", version);
-  if (mode == BatchMode::kUser) {
-    for (const auto& [name, pids] : stale_by_name(f))
-      out += fmt::format("NEEDRESTART-PID: {}={}\n", name, fmt::join(pids, ","));
-  } else {
-    out += fmt::format("NEEDRESTART-KCUR: {}\n", f.kernel.running_release);
-    if (!f.kernel.expected_release.empty())
-      out += fmt::format("NEEDRESTART-KEXP: {}\n", f.kernel.expected_release);
-    out += fmt::format("NEEDRESTART-KSTA: {}\n", static_cast<int>(f.kernel.status));
-    const MicrocodeFacts& m = f.microcode;
-    out += fmt::format("NEEDRESTART-UCSTA: {}\n", static_cast<int>(m.status));
-    if (m.status != MicrocodeStatus::kUnknown && m.current && m.available) {
-      out += fmt::format("NEEDRESTART-UCCUR: {}\n", format_revision(m.vendor, *m.current));
-      out += fmt::format("NEEDRESTART-UCEXP: {}\n", format_revision(m.vendor, *m.available));
-    }
-    std::vector<std::string> units = v.units, conts = v.containers;
-    std::sort(units.begin(), units.end(), less_nocase);
-    std::sort(conts.begin(), conts.end(), less_nocase);
-    for (const std::string& u : units) out += fmt::format("NEEDRESTART-SVC: {}\n", u);
-    for (const std::string& c : conts) out += fmt::format("NEEDRESTART-CONT: {}\n", c);
-    for (const std::string& s : v.sessions) out += fmt::format("NEEDRESTART-SESS: {}\n", s);
+  out += fmt::format("NEEDRESTART-KCUR: {}\n", f.kernel.running_release);
+  if (!f.kernel.expected_release.empty())
+    out += fmt::format("NEEDRESTART-KEXP: {}\n", f.kernel.expected_release);
+  out += fmt::format("NEEDRESTART-KSTA: {}\n", static_cast<int>(f.kernel.status));
+  const MicrocodeFacts& m = f.microcode;
+  out += fmt::format("NEEDRESTART-UCSTA: {}\n", static_cast<int>(m.status));
+  if (m.status != MicrocodeStatus::kUnknown) {
+    out += fmt::format("NEEDRESTART-UCCUR: {}\n",
+                       m.current ? format_revision(m.vendor, *m.current) : "");
+    out += fmt::format("NEEDRESTART-UCEXP: {}\n",
+                       m.available ? format_revision(m.vendor, *m.available) : "");
   }
+  std::vector<std::string> units = v.units, conts = v.containers;
+  std::sort(units.begin(), units.end(), less_nocase);
+  std::sort(conts.begin(), conts.end(), less_nocase);
+  for (const std::string& u : units) out += fmt::format("NEEDRESTART-SVC: {}\n", u);
+  for (const std::string& c : conts) out += fmt::format("NEEDRESTART-CONT: {}\n", c);
+  for (const std::string& s : v.sessions) out += fmt::format("NEEDRESTART-SESS: {}\n", s);
+  // needrestart's user-mode line, "NAME=PID,PID", for what no unit owns.
+  std::map<std::string, std::vector<pid_t>> by_name;
+  for (pid_t pid : v.unattributed)
+    if (const StaleProcess* p = find_pid(f, pid)) by_name[clean(p->comm)].push_back(pid);
+  for (const auto& [name, pids] : by_name)
+    out += fmt::format("NEEDRESTART-PID: {}={}\n", name, fmt::join(pids, ","));
   out += fmt::format("NINES-REBOOT: {}\n", reboot_name(v.reboot));
   for (pid_t pid : v.patched_in_memory) {
     const StaleProcess* p = find_pid(f, pid);
@@ -266,88 +255,6 @@ std::string render_batch(const Facts& f, const Verdict& v, const std::string& ve
   }
   for (const auto& [state, severity, n] : cve_rows(f.cves))
     out += fmt::format("NINES-CVE: {} {} {}\n", cve_state_name(state), severity, n);
-  return out;
-}
-
-std::string render_nagios(const Facts& f, const Verdict& v, BatchMode mode, int& exit_code) {
-  // needrestart -p: kernel and microcode are checked only as root (in user mode they stay
-  // "unknown" and count as UNKNOWN, as needrestart's do); services, containers, sessions.
-  const char* kStates[] = {"OK", "WARN", "CRIT", "UNKN"};
-  std::vector<std::string> parts, perf;
-  int worst = 0;
-  auto rate = [&](int r) { worst = std::max(worst, r); };
-  if (mode == BatchMode::kRoot) {
-    std::string k = f.kernel.running_release;
-    int kret = 3;
-    std::string kperf = "U";
-    switch (f.kernel.status) {
-      case KernelStatus::kVersionUpgrade:
-        k += "!=" + f.kernel.expected_release + " (!!)";
-        kret = 2;
-        kperf = "2";
-        break;
-      case KernelStatus::kAbiUpgrade:
-        k += " (!!)";
-        kret = 2;
-        kperf = "1";
-        break;
-      case KernelStatus::kCurrent:
-        kret = 0;
-        kperf = "0";
-        break;
-      default:
-        break;
-    }
-    rate(kret);
-    parts.push_back("Kernel: " + k);
-    if (kret != 3) perf.push_back("Kernel=" + kperf + ";0;;0;2");
-    const MicrocodeFacts& m = f.microcode;
-    std::string ms = "unknown";
-    int mret = 3;
-    if (m.status == MicrocodeStatus::kObsolete) {
-      ms = "OBSOLETE (!!)";
-      mret = 2;
-    } else if (m.status == MicrocodeStatus::kCurrent) {
-      ms = "CURRENT";
-      mret = 0;
-    }
-    rate(mret);
-    parts.push_back("Microcode: " + ms);
-    if (mret != 3) perf.push_back(fmt::format("Microcode={};0;;0;1", mret == 2 ? 1 : 0));
-  }
-  auto count = [&](const char* name, size_t n, int ret_if_any, const char* perf_fmt) {
-    int ret = n ? ret_if_any : 0;
-    rate(ret);
-    std::string s = n ? std::to_string(n) : "none";
-    if (ret == 1) s += " (!)";
-    if (ret == 2) s += " (!!)";
-    parts.push_back(fmt::format("{}: {}", name, s));
-    perf.push_back(fmt::format(fmt::runtime(perf_fmt), name, n));
-  };
-  if (mode == BatchMode::kRoot) {
-    count("Services", v.units.size(), 1, "{}={};;0;0");
-    count("Containers", v.containers.size(), 1, "{}={};;0;0");
-    count("Sessions", v.sessions.size(), 2, "{}={};0;;0");
-  } else {
-    // needrestart in user mode checks no services: they stay unknown.
-    parts.push_back("Services: unknown");
-    parts.push_back("Containers: unknown");
-    parts.push_back("Sessions: unknown");
-    rate(3);
-  }
-  exit_code = worst;
-  std::string out = fmt::format("{} - {}|{}\n", kStates[worst], fmt::join(parts, ", "),
-                                fmt::join(perf, " "));
-  auto list = [&](const char* title, std::vector<std::string> items) {
-    if (items.empty() || mode != BatchMode::kRoot) return;
-    std::sort(items.begin(), items.end());
-    out += title;
-    for (const auto& i : items) out += "\n- " + i;
-    out += "\n";
-  };
-  list("Services:", v.units);
-  list("Containers:", v.containers);
-  list("Sessions:", v.sessions);
   return out;
 }
 

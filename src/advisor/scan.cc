@@ -17,7 +17,6 @@
 #include "advisor/interp.h"
 #include "core/fd.h"
 #include "core/strings.h"
-#include "proc/stat.h"
 
 namespace nines::advisor {
 namespace {
@@ -462,8 +461,11 @@ Result<std::optional<StaleProcess>> Scanner::scan(pid_t pid, size_t* mappings, O
 }  // namespace
 
 std::optional<uint64_t> stat_start_ticks(std::string_view stat) {
-  auto s = proc::parse_stat(stat);
-  return s ? std::optional<uint64_t>(s->start_ticks) : std::nullopt;
+  size_t rp = stat.rfind(')');
+  if (rp == std::string_view::npos || rp + 2 > stat.size()) return std::nullopt;
+  std::vector<std::string_view> fields = split(stat.substr(rp + 2), ' ');
+  if (fields.size() < 20) return std::nullopt;
+  return parse_u64(fields[19]);
 }
 
 const char* stale_kind_name(StaleKind k) {

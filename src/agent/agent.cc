@@ -179,7 +179,10 @@ Result<ActivePatch> load_active(const bundle::Bundle& b, const std::string& what
 // --- policy and the server link ----------------------------------------------------------
 
 void Agent::reload_policy(bool force) {
-  int64_t m = policy_stamp(paths_.config_file);  // config.toml and config.d/
+  struct stat st {};
+  int64_t m = ::stat(paths_.config_file.c_str(), &st) == 0
+                  ? st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec
+                  : 0;
   if (!force && m == config_mtime_) return;
   config_mtime_ = m;
   auto p = load_policy(paths_.config_file);
@@ -693,7 +696,6 @@ void Agent::check(bool retry_interrupted) {
   check_snapshot_.reset();
   auto en = db_->get("enabled");
   enabled_ = en && *en && **en == "1";
-  if (auto id = db_->get("machine_id"); id && *id) enrolled_id_ = **id;
   if (retry_interrupted) {
     auto rows = db_->patches();
     if (rows)

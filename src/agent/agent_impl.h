@@ -148,7 +148,6 @@ class Agent {
   std::string last_result_ = "no check yet";
   int64_t backoff_s_ = 0;
   bool enabled_ = false;
-  std::string enrolled_id_;  // the machine id `nines enable --machine-id` enrolled with
   std::vector<Refusal> refusals_;          // offers refused outside their rows
   std::optional<FreshnessDoc> fresh_doc_;  // this check's verified, current document
   CatalogueState catalogue_;

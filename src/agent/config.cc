@@ -1,10 +1,8 @@
 #include "agent/config.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
@@ -12,7 +10,6 @@
 
 #include "bundle/bundle.h"
 #include "core/clock.h"
-#include "core/duration.h"
 #include "core/fd.h"
 #include "core/proxy_url.h"
 #include "core/strings.h"
@@ -51,30 +48,42 @@ const std::vector<std::string>& policy_keys() {
   return keys;
 }
 
+namespace {
+// The units of a duration, largest first (format_duration picks the largest that divides).
+constexpr std::pair<char, int64_t> kDurationUnits[] = {{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
+}  // namespace
+
 Result<int64_t> parse_duration(const std::string& text) {
-  auto ms = parse_duration_ms(text, BareNumber::kSeconds);
-  if (!ms) return ms.error();
-  if (*ms % 1000) return make_error("duration '{}': whole seconds only", text);
-  return *ms / 1000;
+  std::string_view s = trim(text);
+  if (s.empty()) return make_error("duration '{}': empty", text);
+  int64_t mult = 1;
+  for (const auto& [unit, seconds] : kDurationUnits)
+    if (s.back() == unit) {
+      mult = seconds;
+      s.remove_suffix(1);
+      break;
+    }
+  auto n = parse_u64(s);
+  if (!n || *n > (uint64_t{1} << 40))
+    return make_error("duration '{}': expected a number with an optional unit s, m, h or d", text);
+  return static_cast<int64_t>(*n) * mult;
 }
 
-std::string format_duration(int64_t seconds) { return format_duration_ms(seconds * 1000); }
+std::string format_duration(int64_t s) {
+  for (const auto& [unit, seconds] : kDurationUnits)
+    if (s != 0 && s % seconds == 0) return std::to_string(s / seconds) + unit;
+  return "0s";
+}
 
 Status set_policy_key(Policy& p, const std::string& key, const std::string& value) {
   auto bad = [&](const std::string& why) {
     return make_error("config: {}: '{}' {}", key, value, why);
   };
   if (key == "check-interval") {
-    // canonical-livepatch's meaning: a bare number is minutes, and 0 is "never".
-    auto ms = parse_duration_ms(value, BareNumber::kMinutes);
-    if (!ms) return Error{"config: check-interval: " + ms.error().message};
-    if (*ms == 0) {
-      p.check_interval_s = kNeverCheck;
-    } else if (*ms < 1000 || *ms % 1000) {
-      return bad("must be whole seconds, at least 1s (or 0: never)");
-    } else {
-      p.check_interval_s = *ms / 1000;
-    }
+    auto d = parse_duration(value);
+    if (!d) return Error{"config: check-interval: " + d.error().message};
+    if (*d < 1) return bad("must be at least 1s");
+    p.check_interval_s = *d;
   } else if (key == "severity") {
     if (bundle::severity_rank(value) < 0)
       return bad("is not one of critical, high, medium, low, negligible");
@@ -93,7 +102,7 @@ Status set_policy_key(Policy& p, const std::string& key, const std::string& valu
     } else {
       t = parse_rfc3339(value);
     }
-    if (!t) return bad("is not a day of the calendar (YYYY-MM-DD), an RFC 3339 time or 'none'");
+    if (!t) return bad("is not a date (YYYY-MM-DD), an RFC 3339 time or 'none'");
     p.cutoff_unix = t;
     p.cutoff_text = value;
   } else if (key == "patch-delay") {
@@ -151,8 +160,7 @@ Status set_policy_key(Policy& p, const std::string& key, const std::string& valu
 }
 
 std::string policy_value(const Policy& p, const std::string& key) {
-  if (key == "check-interval")
-    return p.check_interval_s >= kNeverCheck ? "0" : format_duration(p.check_interval_s);
+  if (key == "check-interval") return format_duration(p.check_interval_s);
   if (key == "severity") return p.severity;
   if (key == "cutoff-date") return p.cutoff_text.empty() ? "none" : p.cutoff_text;
   if (key == "patch-delay") return format_duration(p.patch_delay_s);
@@ -173,55 +181,19 @@ std::string policy_value(const Policy& p, const std::string& key) {
   return {};
 }
 
-namespace {
-
-std::string dropin_dir(const std::string& config_file) {
-  auto slash = config_file.rfind('/');
-  return (slash == std::string::npos ? std::string(".") : config_file.substr(0, slash)) +
-         "/config.d";
-}
-
-// The *.toml files of config.d in name order (a missing folder has none).
-std::vector<std::string> dropin_files(const std::string& config_file) {
-  std::vector<std::string> out;
-  std::string dir = dropin_dir(config_file);
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name.size() > 5 && name[0] != '.' && name.compare(name.size() - 5, 5, ".toml") == 0)
-      out.push_back(dir + "/" + name);
-  }
-  ::closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-Status apply_policy_text(Policy& p, std::string_view text, const std::string& path);
-
-// One file's keys onto `p`; a missing file changes nothing.
-Status apply_policy_file(Policy& p, const std::string& path) {
+Result<Policy> load_policy(const std::string& path) {
+  Policy p;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return {};
+    if (errno == ENOENT) return p;
     return errno_error("stat " + path);
   }
   auto text = NINES_TRY(read_file(path, 1 << 20));
-  return apply_policy_text(p, text, path);
+  return parse_policy(text, path);
 }
-
-}  // namespace
 
 Result<Policy> parse_policy(std::string_view text, const std::string& path) {
   Policy p;
-  NINES_CHECK(apply_policy_text(p, text, path));
-  return p;
-}
-
-namespace {
-
-// The keys of one file's text onto `p`.
-Status apply_policy_text(Policy& p, std::string_view text, const std::string& path) {
   // toml++ 3.3 reaches __builtin_unreachable() on some non-ASCII input (see
   // src/bundle/manifest.cc); policy values are ASCII, so refuse anything else up front.
   for (size_t i = 0, line = 1; i < text.size(); ++i) {
@@ -248,54 +220,7 @@ Status apply_policy_text(Policy& p, std::string_view text, const std::string& pa
     auto st2 = set_policy_key(p, key, value);
     if (!st2) return st2.error().wrap("config " + path);
   }
-  return {};
-}
-
-}  // namespace
-
-Result<Policy> load_policy(const std::string& path) {
-  Policy p;
-  NINES_CHECK(apply_policy_file(p, path));
-  for (const auto& f : dropin_files(path)) NINES_CHECK(apply_policy_file(p, f));
   return p;
-}
-
-std::string policy_dropin(const std::string& config_file) {
-  return dropin_dir(config_file) + "/50-local.toml";
-}
-
-int64_t policy_stamp(const std::string& config_file) {
-  auto mtime = [](const std::string& f) -> int64_t {
-    struct stat st {};
-    if (::stat(f.c_str(), &st) != 0) return 0;
-    return st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec + st.st_ino;
-  };
-  int64_t stamp = mtime(config_file) ^ (mtime(dropin_dir(config_file)) * 31);
-  for (const auto& f : dropin_files(config_file)) stamp = stamp * 131 + mtime(f);
-  return stamp;
-}
-
-Status save_policy_dropin(const std::string& config_file, const Policy& p) {
-  // Only what differs from config.toml and the other drop-ins goes in ours, so a key the
-  // administrator later edits in config.toml is not shadowed by an old copy of it.
-  Policy base;
-  NINES_CHECK(apply_policy_file(base, config_file));
-  std::string ours = policy_dropin(config_file);
-  for (const auto& f : dropin_files(config_file))
-    if (f != ours) NINES_CHECK(apply_policy_file(base, f));
-  toml::table t;
-  for (const auto& key : policy_keys()) {
-    std::string v = policy_value(p, key);
-    if (v != policy_value(base, key)) t.insert_or_assign(key, v);
-  }
-  std::ostringstream out;
-  out << "# Written by `nines config` and `nines enable` (docs/AGENT.md): they never edit\n"
-      << "# config.toml. Keys here override config.toml and the drop-ins before this one.\n"
-      << t << "\n";
-  std::string dir = dropin_dir(config_file);
-  for (size_t i = 1; i <= dir.size(); ++i)  // mkdir -p
-    if (i == dir.size() || dir[i] == '/') ::mkdir(dir.substr(0, i).c_str(), 0755);
-  return write_file_atomic(ours, out.str(), 0600);  // http-proxy may hold a password
 }
 
 Status save_policy(const std::string& path, const Policy& p) {

@@ -2,8 +2,7 @@
 //
 // Every path is derived from one root (NINES_ROOT, default "/") so tests and containers
 // run the agent without touching the machine's /etc, /var/lib or /run:
-//   ROOT/etc/nines/config.toml   policy (toml++), the package's conffile
-//   ROOT/etc/nines/config.d/     drop-ins; `nines config` writes 50-local.toml there
+//   ROOT/etc/nines/config.toml   policy (toml++), edited by `nines config`
 //   ROOT/var/lib/nines/          state.db (SQLite), machine-token (0600), bundles/
 //   ROOT/run/nines/agent.sock    the root-only control socket
 #pragma once
@@ -35,8 +34,7 @@ struct Paths {
 
 // The policy keys of config.toml (kebab-case, all optional).
 struct Policy {
-  int64_t check_interval_s = 3600;     // check-interval: "60m" (jittered by up to 10%);
-                                       // "60" is minutes, "0" never (kNeverCheck)
+  int64_t check_interval_s = 3600;     // check-interval: "60m" (jittered by up to 10%)
   std::string severity = "high";       // severity: lowest severity applied automatically
   std::optional<int64_t> cutoff_unix;  // cutoff-date: apply only patches published before
   std::string cutoff_text;             // ... as written
@@ -56,14 +54,10 @@ struct Policy {
 // The timestamp keys' trust store (docs/SECURITY.md): ROOT/etc/nines/timestamp-keys.d.
 std::string timestamp_key_dir(const Paths& paths);
 
-// check-interval = 0: no periodic check (a century); `nines refresh` still checks.
-constexpr int64_t kNeverCheck = int64_t{100} * 365 * 86400;
-
 // The keys in the order `nines config` shows them.
 const std::vector<std::string>& policy_keys();
 
-// "90" (seconds), "90s", "15m", "2h", "1d", "1w" -> seconds (core/duration.h, whole
-// seconds). Fails naming the text.
+// "90", "90s", "15m", "2h", "1d" -> seconds. Fails naming the text.
 Result<int64_t> parse_duration(const std::string& text);
 std::string format_duration(int64_t seconds);
 
@@ -73,9 +67,8 @@ Status set_policy_key(Policy& p, const std::string& key, const std::string& valu
 // The text form of one key (what config.toml holds).
 std::string policy_value(const Policy& p, const std::string& key);
 
-// Reads config.toml, then every *.toml of the config.d/ folder next to it in name order
-// (a later file's key wins); a missing file is the default policy. Unknown keys and bad
-// values fail naming the file and the key.
+// Reads config.toml; a missing file is the default policy. Unknown keys and bad values
+// fail naming the file and the key.
 Result<Policy> load_policy(const std::string& path);
 // The policy that the text of a config.toml holds (what load_policy does once the file is
 // read); `name` names it in messages. Non-ASCII, bad TOML, unknown keys and bad values fail.
@@ -83,16 +76,6 @@ Result<Policy> parse_policy(std::string_view text, const std::string& name);
 // Writes every key that differs from the default, atomically (mode 0600: http-proxy may
 // hold a password).
 Status save_policy(const std::string& path, const Policy& p);
-
-// Where commands (`nines config`, `nines enable`) write: CONFIG_DIR/config.d/50-local.toml.
-// The package ships config.toml as a conffile and never this file, so upgrades never stop
-// at a conffile prompt.
-std::string policy_dropin(const std::string& config_file);
-// Changes whenever config.toml or a file of config.d/ changes (the agent reloads then).
-int64_t policy_stamp(const std::string& config_file);
-// What `nines config KEY=VALUE` does: validates, then saves the policy that `p` is (loaded
-// with load_policy) as the drop-in, leaving config.toml as it is.
-Status save_policy_dropin(const std::string& config_file, const Policy& p);
 
 // This machine's id: machine_id_file, /etc/machine-id, else the hostname.
 std::string machine_id(const Paths& paths);

@@ -7,7 +7,6 @@
 #include <thread>
 
 #include "agent/agent.h"
-#include "cli/manpage.h"
 #include "core/log.h"
 
 #ifndef NINES_VERSION
@@ -26,24 +25,7 @@ int main(int argc, char** argv) {
   // A test seam, not a feature: the e2e test kills the agent while an apply is journaled
   // (AgentHooks::before_apply). Hidden from --help.
   app.add_option("--test-hold-applying-ms", hold_applying_ms)->group("");
-  std::string man_dir;  // scripts/package: the man page from these definitions
-  app.add_option("--man", man_dir, "Write nines-agent.1 into this folder")->group("");
   CLI11_PARSE(app, argc, argv);
-  if (!man_dir.empty()) {
-    nines::cli::ManExtra extra{
-        "The agent daemon of nines: checks the patch server, decides by the policy in "
-        "/etc/nines/config.toml (and /etc/nines/config.d/), applies kernel and user-space "
-        "patches, and reports. The systemd unit nines-agent.service runs it as `nines agent`.",
-        "0\tstopped by SIGTERM or SIGINT, or --once done\n1\ta fatal error at start\n"
-        "2\ta usage error"};
-    auto page = nines::cli::render_manpage(app, "nines-agent", NINES_VERSION, extra);
-    FILE* f = std::fopen((man_dir + "/nines-agent.1").c_str(), "w");
-    if (!f || std::fputs(page.c_str(), f) < 0 || std::fclose(f) != 0) {
-      std::perror(man_dir.c_str());
-      return 1;
-    }
-    return 0;
-  }
   if (version) {
     std::printf("nines-agent %s\n", NINES_VERSION);
     return 0;

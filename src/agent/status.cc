@@ -46,7 +46,7 @@ json Agent::status() {
                 {"version", NINES_VERSION},
                 {"started", format_rfc3339(started_)},
                 {"uptime_s", now - started_}};
-  s["machine_id"] = enrolled_id_.empty() ? machine_id(paths_) : enrolled_id_;
+  s["machine_id"] = machine_id(paths_);
   s["enabled"] = enabled_;
   s["server"] = policy_.remote_server;
   s["server_warning"] = policy_.remote_server.starts_with("http://")
@@ -228,7 +228,6 @@ Result<json> saved_status(const Paths& paths) {
   j["source"] = "saved state (agent not running)";
   // `enable`/`disable` without an agent change this after the agent saved its status.
   if (auto en = db.get("enabled"); en && *en) j["enabled"] = **en == "1";
-  if (auto id = db.get("machine_id"); id && *id) j["machine_id"] = **id;
   return j;
 }
 

@@ -1,5 +1,4 @@
-// Rendering of the status document (agent.h format_status): humane text and JSON (YAML is
-// the CLI's, src/cli/format.h, so the daemon never links yaml-cpp).
+// Rendering of the status document (agent.h format_status): humane text, JSON, YAML.
 #include <fmt/format.h>
 
 #include "agent/agent.h"
@@ -15,6 +14,60 @@ std::string str(const json& j, const char* key, const std::string& none = "-") {
   if (j[key].is_string())
     return j[key].get<std::string>().empty() ? none : j[key].get<std::string>();
   return j[key].dump();
+}
+
+// YAML 1.2 is a superset of JSON: scalars are written as JSON (strings double-quoted, so
+// no value is ever misread as another type), structure in block style.
+void yaml(const json& j, int indent, std::string& out) {
+  std::string pad(indent, ' ');
+  if (j.is_object()) {
+    if (j.empty()) {
+      out += " {}\n";
+      return;
+    }
+    out += "\n";
+    for (const auto& [k, v] : j.items()) {
+      out += pad + k + ":";
+      if (v.is_structured() && !v.empty()) {
+        yaml(v, indent + 2, out);
+      } else {
+        out += " " +
+               (v.is_structured() ? (v.is_array() ? std::string("[]") : std::string("{}"))
+                                  : v.dump()) +
+               "\n";
+      }
+    }
+  } else if (j.is_array()) {
+    if (j.empty()) {
+      out += " []\n";
+      return;
+    }
+    out += "\n";
+    for (const auto& v : j) {
+      if (v.is_object() && !v.empty()) {
+        // "- key: value" then the other keys aligned under the first.
+        bool first = true;
+        for (const auto& [k, w] : v.items()) {
+          out += (first ? pad + "- " : pad + "  ") + k + ":";
+          if (w.is_structured() && !w.empty())
+            yaml(w, indent + 4, out);
+          else
+            out += " " +
+                   (w.is_structured() ? (w.is_array() ? std::string("[]") : std::string("{}"))
+                                      : w.dump()) +
+                   "\n";
+          first = false;
+        }
+      } else if (v.is_array() && !v.empty()) {
+        out += pad + "-";
+        yaml(v, indent + 2, out);
+      } else {
+        out += pad + "- " + v.dump() + "\n";
+      }
+    }
+  } else {
+    out += " " + j.dump() + "\n";
+  }
 }
 
 std::string pids_text(const json& arr) {
@@ -42,7 +95,12 @@ std::string fix_text(const json& f) {
 }  // namespace
 
 std::string format_status(const json& s, const std::string& format, bool verbose) {
-  if (format == "json") return s.dump(2) + "\n";  // YAML: nines status (yaml-cpp, CLI only)
+  if (format == "json") return s.dump(2) + "\n";
+  if (format == "yaml") {
+    std::string out = "---";
+    yaml(s, 0, out);
+    return out;
+  }
   std::string o;
   const json& a = s.value("agent", json::object());
   o += fmt::format("agent:       {}\n",

@@ -8,11 +8,9 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 
 #include <cstring>
 
-#include "bundle/open_for_apply.h"
 #include "bundle/patch_meta.h"
 #include "core/fd.h"
 #include "core/strings.h"
@@ -308,18 +306,6 @@ Result<Bundle> open_verified(std::string_view bytes, const std::string& trust_di
   if (trusted->empty())
     return make_error("verify bundle: trust store {} holds no public keys (*.pub)", trust_dir);
   return verify_then_parse(bytes, *trusted);
-}
-
-Result<Bundle> open_bundle_for_apply(std::string_view bytes, const std::string& trust_dir) {
-  Bundle b = NINES_TRY(open_verified(bytes, trust_dir));
-  if (b.manifest.kind == "kernel" && !b.manifest.kernel_release.empty()) {
-    struct utsname u {};
-    if (uname(&u) != 0) return errno_error("uname");
-    if (b.manifest.kernel_release != u.release)
-      return make_error("bundle {} built for kernel {}, this kernel is {}", b.manifest.id,
-                        b.manifest.kernel_release, u.release);
-  }
-  return b;
 }
 
 Result<std::string> create_bundle(const Manifest& m, std::string_view payload,

@@ -14,7 +14,7 @@ namespace nines::bundle {
 
 inline constexpr size_t kMaxMetaBytes = 1u << 20;
 
-// Parses the ELF image in memory (elf::ElfFile) and returns the JSON of its `.nines.meta` section.
+// Parses the ELF image in memory (libelf) and returns the JSON of its `.nines.meta` section.
 // Fails when the bytes are not ELF, the section is missing, larger than kMaxMetaBytes, or not
 // a JSON object with "format": 1.
 Result<nlohmann::json> read_patch_meta(std::string_view elf_bytes);

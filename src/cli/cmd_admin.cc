@@ -4,7 +4,6 @@
 #include "agent/config.h"
 #include "bundle/bundle.h"
 #include "cli/commands.h"
-#include "cli/format.h"
 #include "core/clock.h"
 #include "server/client.h"
 
@@ -125,8 +124,8 @@ int machines(const AdminOptions& o) {
   if (!c.ok()) return fail(c.error().message);
   auto r = c->get_json("/v1/machines");
   if (!r.ok()) return fail(r.error().message);
-  if (is_document_format(o.format)) {
-    std::fputs(render_document((*r)["machines"], o.format).c_str(), stdout);
+  if (o.format == "json") {
+    std::printf("%s\n", (*r)["machines"].dump(2).c_str());
     return 0;
   }
   std::printf("%-24s %-10s %-11s %-8s %-28s %-20s %s\n", "MACHINE", "TIER", "STATE", "APPLIED",
@@ -184,7 +183,7 @@ Runner setup_admin(CLI::App& app) {
   pro->callback([which] { *which = "promote"; });
 
   CLI::App* mac = app.add_subcommand("machines", "List the machines and their state");
-  add_format_option(*mac, o->format);
+  mac->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
   mac->callback([which] { *which = "machines"; });
 
   return [o, which] {

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "core/log.h"
+#include "agent/server_link.h"
 #include "core/subprocess.h"
 
 namespace nines::cli {
@@ -32,6 +33,12 @@ Runner setup_agent(CLI::App& app) {
     spdlog::error("nines agent: exec {}: {}", *exe, strerror(errno));
     return 1;
   };
+}
+
+// nines agent-exchange: the agent's HTTP(S) and advisor work, for the length of one check
+// (src/agent/server_link.h). Not for people: hidden from --help.
+Runner setup_agent_exchange(CLI::App&) {
+  return [] { return agent::run_exchange(); };
 }
 
 }  // namespace nines::cli

@@ -1,4 +1,4 @@
-// nines apply FILE --pid PID[,PID...] | --all  [--no-stack-check] [--timeout DURATION]
+// nines apply FILE --pid PID[,PID...] | --all  [--no-stack-check] [--timeout MS]
 //   FILE is a patch object from `nines build` or a signed bundle.
 #include <unistd.h>
 
@@ -10,12 +10,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "bundle/bundle.h"
-#include "bundle/open_for_apply.h"
-#include "bundle/patch_meta.h"
 #include "cli/commands.h"
-#include "cli/options.h"
-#include "cli/kernel.h"
+#include "klp/cli.h"
+#include "bundle/bundle.h"
 #include "cli/pids.h"
 #include "core/fd.h"
 #include "ulp/engine.h"
@@ -101,47 +98,6 @@ int apply_userspace(const ApplyArgs& a, ulp::PatchObject& patch, int64_t version
   });
 }
 
-bool have_targets(const ApplyArgs& a) {
-  if (a.all || !a.pids.empty()) return true;
-  std::fprintf(stderr, "nines apply: --pid PID or --all is required for a user-space patch\n");
-  return false;
-}
-
-// A signed bundle: verified before anything is touched (bundle::open_bundle_for_apply),
-// then dispatched by the kind its manifest states.
-int apply_bundle(const ApplyArgs& a, std::string_view bytes, double kernel_timeout_s) {
-  auto b = bundle::open_bundle_for_apply(bytes, a.trust_dir);
-  if (!b) {
-    std::fprintf(stderr, "nines apply: %s: refused: %s\n", a.file.c_str(), b.error().message.c_str());
-    return 2;
-  }
-  if (b->manifest.kind == "kernel")
-    return kernel_apply_bytes(b->payload, a.file, b->manifest.version, kernel_timeout_s,
-                              a.allow_downgrade);
-  if (!have_targets(a)) return 2;
-  auto patch = ulp::load_bundled_patch(*b, a.file);
-  if (!patch) {
-    std::fprintf(stderr, "nines apply: %s: refused: %s\n", a.file.c_str(), patch.error().message.c_str());
-    return 2;
-  }
-  return apply_userspace(a, *patch, b->manifest.version, b->payload_sha256_hex);
-}
-
-// A patch object from `nines build` (unsigned: only the command line takes those).
-int apply_patch_file(const ApplyArgs& a, std::string bytes, double kernel_timeout_s) {
-  auto meta = bundle::read_patch_meta(bytes);
-  if (meta && meta->value("kind", std::string()) == "kernel")
-    return kernel_apply_bytes(bytes, a.file, 0, kernel_timeout_s, a.allow_downgrade);
-  if (!have_targets(a)) return 2;
-  std::string digest = bundle::sha256_hex(bytes);
-  auto patch = ulp::load_patch_object(std::move(bytes), a.file);
-  if (!patch) {
-    std::fprintf(stderr, "nines apply: %s\n", patch.error().message.c_str());
-    return 2;
-  }
-  return apply_userspace(a, *patch, 0, digest);
-}
-
 }  // namespace
 
 Runner setup_apply(CLI::App& app) {
@@ -152,27 +108,70 @@ Runner setup_apply(CLI::App& app) {
   pid->excludes(all);
   app.add_flag("--no-stack-check", a->no_stack_check,
                "Only refuse threads inside the overwritten bytes, not frames in replaced functions");
-  app.add_option("--timeout", a->timeout_ms,
-                 "How long consistency retries go on (default 5s; a kernel transition: 60s)")
-      ->transform(Duration());
+  app.add_option("--timeout", a->timeout_ms, "Consistency retries stop after this many ms (default 5000)");
   app.add_option("--trust", a->trust_dir, "Trust store for bundles (default /etc/nines/trusted-keys.d)");
   app.add_flag("--allow-downgrade", a->allow_downgrade, "Apply an older version over a newer one");
   auto* timeout = app.get_option("--timeout");
   return [a, timeout]() -> int {
-    // Every option is checked before the file is read or anything is touched.
-    if (auto p = parse_pids(a->pids); !p) {
-      std::fprintf(stderr, "nines apply: %s\n", p.error().message.c_str());
-      return 2;
-    }
     auto bytes = read_file(a->file, size_t{256} << 20);
     if (!bytes) {
       std::fprintf(stderr, "nines apply: %s\n", bytes.error().message.c_str());
       return 2;
     }
-    // A kernel patch waits for its transition: 60 s unless --timeout is given.
-    double kernel_timeout_s = timeout->count() ? a->timeout_ms / 1000.0 : kKernelTimeoutS;
-    if (bundle::looks_like_bundle(*bytes)) return apply_bundle(*a, *bytes, kernel_timeout_s);
-    return apply_patch_file(*a, std::move(*bytes), kernel_timeout_s);
+    // bundle: signed bundles are verified first (nothing of an unverified manifest is read,
+    // not even its kind), then dispatched by kind.
+    std::optional<bundle::Bundle> verified;
+    if (bundle::looks_like_bundle(*bytes)) {
+      auto b = bundle::open_verified(*bytes, a->trust_dir);
+      if (!b) {
+        std::fprintf(stderr, "nines apply: %s: refused: %s\n", a->file.c_str(), b.error().message.c_str());
+        return 2;
+      }
+      verified = std::move(*b);
+    }
+    // kernel: kernel bundles and kernel patches (.ko) need no --pid; src/klp verifies the
+    // bundle, checks the kernel and loads the module (timeout: 60 s unless --timeout MS).
+    if (verified ? verified->manifest.kind == "kernel" : klp::is_kernel_file(*bytes)) {
+      klp::CliApplyArgs k;
+      k.file = a->file;
+      k.trust_dir = a->trust_dir;
+      k.allow_downgrade = a->allow_downgrade;
+      k.timeout_s = timeout->count() ? a->timeout_ms / 1000.0 : klp::kDefaultTimeoutS;
+      return klp::cli_apply_file(k);
+    }
+    if (!a->all && a->pids.empty()) {
+      std::fprintf(stderr, "nines apply: --pid PID or --all is required for a user-space patch\n");
+      return 2;
+    }
+    if (verified) {
+      const bundle::Bundle* b = &*verified;
+      if (b->manifest.kind != "userspace") {
+        std::fprintf(stderr, "nines apply: %s: refused: kind '%s' is not a user-space patch\n",
+                     a->file.c_str(), b->manifest.kind.c_str());
+        return 2;
+      }
+      auto patch = ulp::load_patch_object(b->payload, a->file + " (payload)");
+      if (!patch) {
+        std::fprintf(stderr, "nines apply: %s\n", patch.error().message.c_str());
+        return 2;
+      }
+      if (patch->meta.target_build_id != b->manifest.target_build_id) {
+        std::fprintf(stderr, "nines apply: %s: refused: the manifest names build-id %s, the payload %s\n",
+                     a->file.c_str(), b->manifest.target_build_id.c_str(), patch->meta.target_build_id.c_str());
+        return 2;
+      }
+      // The bundle's id and version are what the registry records, so `revert ID` and
+      // downgrade checks speak the publisher's terms.
+      patch->meta.id = b->manifest.id;
+      return apply_userspace(*a, *patch, b->manifest.version, b->payload_sha256_hex);
+    }
+    std::string digest = bundle::sha256_hex(*bytes);
+    auto patch = ulp::load_patch_object(std::move(*bytes), a->file);
+    if (!patch) {
+      std::fprintf(stderr, "nines apply: %s\n", patch.error().message.c_str());
+      return 2;
+    }
+    return apply_userspace(*a, *patch, 0, digest);
   };
 }
 

@@ -4,8 +4,8 @@
 #include <cstdio>
 
 #include "cli/commands.h"
-#include "cli/kernel.h"
 #include "gen/generate.h"
+#include "klp/cli.h"
 #include "klp/gen_kernel.h"
 #include "ulp/builder.h"
 
@@ -84,7 +84,7 @@ Runner setup_build(CLI::App& app) {
       k.id = o->id;
       k.output = o->output;
       k.sources = o->sources;
-      return kernel_build(k);
+      return klp::cli_build(k);
     }
     if (o->target.empty()) {
       std::fprintf(stderr, "nines build: --target FILE (or --kernel RELEASE) is required\n");

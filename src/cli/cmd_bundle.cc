@@ -5,7 +5,6 @@
 #include "bundle/bundle.h"
 #include "bundle/patch_meta.h"
 #include "cli/commands.h"
-#include "cli/format.h"
 #include "core/clock.h"
 #include "core/fd.h"
 
@@ -75,7 +74,7 @@ int run_inspect(const BundleOptions& o) {
   Status verified = trusted ? bundle::verify_bundle(*b, *trusted) : Status(trusted.error());
   std::string computed = bundle::sha256_hex(b->payload);
   const bundle::Manifest& m = b->manifest;
-  if (is_document_format(o.format)) {
+  if (o.format == "json") {
     nlohmann::json j = {
         {"format_version", b->format_version},
         {"manifest", bundle::manifest_to_json(m)},
@@ -91,7 +90,7 @@ int run_inspect(const BundleOptions& o) {
         {"verify_error",
          verified.ok() ? nlohmann::json(nullptr) : nlohmann::json(verified.error().message)},
     };
-    std::fputs(render_document(j, o.format).c_str(), stdout);
+    std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
   std::printf("bundle:      %s (format %u, %zu bytes)\n", o.bundle_path.c_str(), b->format_version,
@@ -139,7 +138,8 @@ Runner setup_bundle(CLI::App& app) {
   o->inspect->add_option("bundle", o->bundle_path, "Bundle file")->required();
   o->inspect->add_option("--trust", o->trust_dir, "Trust store folder of *.pub keys")
       ->capture_default_str();
-  add_format_option(*o->inspect, o->format);
+  o->inspect->add_option("--format", o->format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
 
   return [o] {
     if (o->create->parsed()) return run_create(*o);

@@ -1,7 +1,5 @@
 // nines check: what needs a restart or a reboot, and why (issue 5, docs/ADVISOR.md).
 // Exit status: 0 nothing pending, 1 service restarts pending, 2 reboot required, 3 error.
-#include <unistd.h>
-
 #include <cstdio>
 #include <memory>
 
@@ -11,7 +9,6 @@
 #include "advisor/report.h"
 #include "advisor/restart.h"
 #include "cli/commands.h"
-#include "cli/format.h"
 #include "core/fd.h"
 
 namespace nines::cli {
@@ -31,7 +28,6 @@ struct CheckArgs {
   std::string reexec_command = "systemctl daemon-reexec";
   std::vector<std::string> deny;
   bool no_default_deny = false;
-  bool nagios = false;
 };
 
 int run_check(const CheckArgs& a) {
@@ -64,25 +60,18 @@ int run_check(const CheckArgs& a) {
     return kExitError;
   }
   Verdict verdict = decide(*facts);
-  // As needrestart: root sees the machine, a user their own processes.
-  BatchMode mode = ::getuid() == 0 ? BatchMode::kRoot : BatchMode::kUser;
 
-  if (a.nagios) {
-    int status = 3;
-    std::fputs(render_nagios(*facts, verdict, mode, status).c_str(), stdout);
-    return status;
-  }
-  if (is_document_format(a.format)) {
-    std::fputs(render_document(to_json(*facts, verdict), a.format).c_str(), stdout);
+  if (a.format == "json") {
+    std::printf("%s\n", to_json(*facts, verdict).dump(2).c_str());
   } else if (a.format == "batch") {
-    std::fputs(render_batch(*facts, verdict, NINES_VERSION, mode).c_str(), stdout);
+    std::fputs(render_batch(*facts, verdict, "nines-" NINES_VERSION).c_str(), stdout);
   } else {
     std::fputs(render_text(*facts, verdict).c_str(), stdout);
   }
   if (!a.restart) return verdict.exit_code();
 
   // Restarts: the plan on stderr for machine formats, so stdout stays parseable.
-  FILE* out = a.format == "text" || a.format == "humane" ? stdout : stderr;
+  FILE* out = a.format == "text" ? stdout : stderr;
   std::vector<RestartStep> plan = plan_restarts(verdict, policy);
   if (plan.empty()) std::fprintf(out, "Restart: no unit to restart.\n");
   if (a.dry_run) {
@@ -117,8 +106,8 @@ int run_check(const CheckArgs& a) {
 
 Runner setup_check(CLI::App& app) {
   auto a = std::make_shared<CheckArgs>();
-  add_format_option(app, a->format, {"batch"})
-      ->description("humane (default), json, yaml, or batch (needrestart -b lines)");
+  app.add_option("--format", a->format, "Output: text, json, or batch (needrestart -b lines)")
+      ->check(CLI::IsMember({"text", "json", "batch"}));
   app.add_option("--root", a->root,
                  "Read /boot, /lib/firmware, /var/lib/dpkg, /var/run, /sys/kernel/livepatch "
                  "under DIR (processes always come from /proc)");
@@ -132,8 +121,6 @@ Runner setup_check(CLI::App& app) {
   app.add_option("--uname-v", a->uname_v,
                  "The running kernel's build string as `uname -v` prints it (checking a "
                  "saved state)");
-  app.add_flag("--nagios", a->nagios,
-               "Nagios plugin output and exit status (needrestart -p): 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN");
   app.add_flag("--restart", a->restart, "Restart the systemd units that run outdated code");
   app.add_flag("--dry-run", a->dry_run, "With --restart: print the plan, run nothing");
   app.add_option("--restart-command", a->restart_command,
@@ -144,10 +131,6 @@ Runner setup_check(CLI::App& app) {
   app.add_flag("--no-default-deny", a->no_default_deny,
                "Drop the built-in deny list (display managers, dbus, getty, user@)");
   return [a] {
-    if (a->nagios && a->restart) {
-      std::fprintf(stderr, "nines check: --nagios only reports; it does not go with --restart\n");
-      return nines::advisor::kExitError;
-    }
     if (a->dry_run && !a->restart) {
       std::fprintf(stderr, "nines check: --dry-run needs --restart\n");
       return nines::advisor::kExitError;

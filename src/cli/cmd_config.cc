@@ -1,6 +1,5 @@
 // nines config [KEY=VALUE ...] [--root DIR]
-//   Shows the policy, or sets keys in the drop-in config.d/50-local.toml (never in the
-//   conffile config.toml); the agent picks changes up by itself.
+//   Shows the policy, or sets keys in config.toml (the agent picks changes up by itself).
 #include <cstdio>
 
 #include "agent/config.h"
@@ -34,7 +33,7 @@ Runner setup_config(CLI::App& app) {
       }
     }
     if (!sets->empty()) {
-      auto st = agent::save_policy_dropin(paths.config_file, *p);
+      auto st = agent::save_policy(paths.config_file, *p);
       if (!st) {
         std::fprintf(stderr, "nines config: %s\n", st.error().message.c_str());
         return 1;

@@ -110,7 +110,7 @@ Runner setup_enable(CLI::App& app) {
       return 1;
     }
     auto st = write_file_atomic(paths.token_file(), token + "\n", 0600);
-    if (st) st = agent::save_policy_dropin(paths.config_file, *policy);
+    if (st) st = agent::save_policy(paths.config_file, *policy);
     if (st && ts_key) {
       std::string dir = agent::timestamp_key_dir(paths);
       for (size_t i = 1; i <= dir.size(); ++i)

@@ -1,12 +1,11 @@
-// nines list [--pid PID[,PID...]] [--format humane|json|yaml]   (no --pid: every patched process)
+// nines list [--pid PID[,PID...]] [--format text|json]   (no --pid: every patched process)
 #include <unistd.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/format.h"
-#include "cli/kernel.h"
+#include "klp/cli.h"
 #include "cli/pids.h"
 #include "core/clock.h"
 #include "proc/maps.h"
@@ -22,12 +21,12 @@ Runner setup_list(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   app.add_option("--pid", a->pids, "Process id(s), comma separated (default: every process)");
-  add_format_option(app, a->format);
+  app.add_option("--format", a->format, "text or json")->check(CLI::IsMember({"text", "json"}));
   app.add_flag("--kernel", a->kernel, "List kernel live patches");
   return [a]() -> int {
     if (a->kernel) {
       // kernel: `nines list --kernel` is wired here by the kernel part.
-      return kernel_list(a->format);
+      return klp::cli_list(a->format);
     }
     std::vector<pid_t> pids;
     bool explicit_pids = !a->pids.empty();
@@ -68,8 +67,8 @@ Runner setup_list(CLI::App& app) {
                                      {"applied", format_rfc3339(p.applied_unix)}});
       out.push_back(proc);
     }
-    if (is_document_format(a->format)) {
-      std::fputs(render_document(out, a->format).c_str(), stdout);
+    if (a->format == "json") {
+      std::printf("%s\n", out.dump(2).c_str());
     } else {
       for (const auto& p : out) {
         if (p["interrupted_switch"].get<bool>())

@@ -4,7 +4,6 @@
 
 #include "agent/agent.h"
 #include "cli/commands.h"
-#include "core/progress.h"
 
 namespace nines::cli {
 
@@ -15,11 +14,7 @@ Runner setup_refresh(CLI::App& app) {
   app.add_flag("--retry", *retry, "Also retry patches whose apply failed or was interrupted");
   return [root, retry]() -> int {
     auto paths = agent::Paths::make(*root);
-    // The check downloads and applies: progress on a terminal while it takes.
-    auto r = [&] {
-      Ticker ticker("waiting for the agent's check (download, verify, apply)");
-      return agent::request(paths, *retry ? "refresh-retry" : "refresh", 180);
-    }();
+    auto r = agent::request(paths, *retry ? "refresh-retry" : "refresh", 180);
     if (!r) {
       std::fprintf(stderr, "nines refresh: %s (is `nines agent` running?)\n",
                    r.error().message.c_str());

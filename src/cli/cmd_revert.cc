@@ -1,4 +1,4 @@
-// nines revert ID --pid PID[,PID...] | --all  [--no-stack-check] [--timeout DURATION]
+// nines revert ID --pid PID[,PID...] | --all  [--no-stack-check] [--timeout MS]
 #include <unistd.h>
 
 #include <cstdio>
@@ -7,8 +7,7 @@
 #include <fmt/ranges.h>
 
 #include "cli/commands.h"
-#include "cli/options.h"
-#include "cli/kernel.h"
+#include "klp/cli.h"
 #include "cli/pids.h"
 #include "ulp/engine.h"
 
@@ -28,15 +27,13 @@ Runner setup_revert(CLI::App& app) {
   pid->excludes(all);
   app.add_flag("--kernel", a->kernel, "Revert a kernel live patch");
   app.add_flag("--no-stack-check", a->no_stack_check, "Skip the stack check (see apply)");
-  app.add_option("--timeout", a->timeout_ms,
-                 "How long consistency retries go on (default 5s; a kernel transition: 60s)")
-      ->transform(Duration());
+  app.add_option("--timeout", a->timeout_ms, "Consistency retries stop after this many ms");
   auto* timeout = app.get_option("--timeout");
   return [a, timeout]() -> int {
     if (a->kernel) {
       // kernel: `nines revert ID --kernel` is wired here by the kernel part (seconds: 60
       // unless --timeout MS is given).
-      return kernel_revert(a->id, timeout->count() ? a->timeout_ms / 1000.0 : kKernelTimeoutS);
+      return klp::cli_revert(a->id, timeout->count() ? a->timeout_ms / 1000.0 : klp::kDefaultTimeoutS);
     }
     std::vector<pid_t> pids;
     if (a->all) {

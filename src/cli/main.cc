@@ -3,13 +3,11 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "cli/usage.h"
 #include "core/log.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"nines: rebootless security patching for Linux"};
   app.require_subcommand(1);
-  app.fallthrough();  // -v, and the root's options, also after the command (inherited)
   int verbosity = 0;
   app.add_flag("-v,--verbose", verbosity, "More log output (repeat for debug)");
   bool version = false;
@@ -29,12 +27,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // Help and --version exit 0; an unknown word is named with the nearest known one.
-    auto why = e.get_exit_code() == 0
-                   ? std::nullopt
-                   : nines::cli::explain_usage_error(app, std::vector<std::string>(argv + 1, argv + argc));
-    if (why) std::fprintf(stderr, "nines: %s\n", why->c_str());
-    int rc = why ? 1 : app.exit(e);  // prints help, or CLI11's error and a hint
+    int rc = app.exit(e);  // prints help, or the error and a hint
     if (rc == 0) return 0;
     // A usage error exits 2, except for `check`, whose 2 means "reboot required": there
     // it exits 3 ("an error"), so that monitoring never mistakes a typo for a verdict.

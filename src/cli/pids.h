@@ -11,8 +11,7 @@
 
 namespace nines::cli {
 
-// Parses "1234,5678" (repeated --pid options are joined). Fails on anything else, and on
-// a pid that names no process ("no process 999999").
+// Parses "1234,5678" (repeated --pid options are joined). Fails on anything else.
 Result<std::vector<pid_t>> parse_pids(const std::vector<std::string>& args);
 
 // Runs `work` in a worker process that is in its own session and ignores SIGINT, SIGTERM,

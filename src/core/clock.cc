@@ -1,10 +1,6 @@
 #include "core/clock.h"
 
-#include <charconv>
 #include <cstdio>
-#include <string_view>
-
-#include "core/calendar.h"
 
 namespace nines {
 
@@ -29,47 +25,42 @@ std::string format_rfc3339(int64_t unix_seconds) {
   return buf;
 }
 
-namespace {
-
-// Exactly `width` ASCII digits at s[at...]; nullopt otherwise.
-std::optional<int> digits_at(std::string_view s, size_t at, size_t width) {
-  if (at + width > s.size()) return std::nullopt;
-  int v = 0;
-  auto [end, ec] = std::from_chars(s.data() + at, s.data() + at + width, v);
-  if (ec != std::errc() || end != s.data() + at + width) return std::nullopt;
-  for (size_t i = at; i < at + width; ++i)
-    if (s[i] < '0' || s[i] > '9') return std::nullopt;  // from_chars takes a sign
-  return v;
-}
-
-}  // namespace
-
 std::optional<int64_t> parse_rfc3339(const std::string& s) {
-  if (s.size() < 20 || (s[10] != 'T' && s[10] != 't')) return std::nullopt;
-  auto day = parse_date(s.substr(0, 10));
-  auto h = digits_at(s, 11, 2), mi = digits_at(s, 14, 2), sec = digits_at(s, 17, 2);
-  if (!day || !h || !mi || !sec || s[13] != ':' || s[16] != ':' || *h > 23 || *mi > 59 ||
-      *sec > 60)
+  int y, mo, d, h, mi, sec;
+  int n = 0;
+  if (sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 &&
+      sscanf(s.c_str(), "%4d-%2d-%2dt%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
+    return std::nullopt;
+  if (n != 19 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
     return std::nullopt;
   size_t i = 19;
-  if (s[i] == '.') {
-    size_t first = ++i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-    if (i == first) return std::nullopt;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    size_t digits = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++digits;
+    if (digits == 0) return std::nullopt;
   }
   int offset = 0;
   if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
     ++i;
   } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
-    auto oh = digits_at(s, i + 1, 2), om = digits_at(s, i + 4, 2);
-    if (!oh || !om || s[i + 3] != ':' || *oh > 23 || *om > 59) return std::nullopt;
-    offset = (*oh * 60 + *om) * 60 * (s[i] == '+' ? 1 : -1);
+    int oh, om, m = 0;
+    if (sscanf(s.c_str() + i + 1, "%2d:%2d%n", &oh, &om, &m) != 2 || m != 5 || oh > 23 || om > 59)
+      return std::nullopt;
+    offset = (oh * 60 + om) * 60 * (s[i] == '+' ? 1 : -1);
     i += 6;
   } else {
     return std::nullopt;
   }
   if (i != s.size()) return std::nullopt;
-  return *day + *h * 3600 + *mi * 60 + *sec - offset;
+  tm tmv{};
+  tmv.tm_year = y - 1900;
+  tmv.tm_mon = mo - 1;
+  tmv.tm_mday = d;
+  tmv.tm_hour = h;
+  tmv.tm_min = mi;
+  tmv.tm_sec = sec;
+  return static_cast<int64_t>(timegm(&tmv)) - offset;
 }
 
 }  // namespace nines

@@ -1,7 +1,5 @@
 #include "core/strings.h"
 
-#include <sodium.h>
-
 #include <charconv>
 
 namespace nines {
@@ -48,21 +46,26 @@ std::optional<int64_t> parse_i64(std::string_view s) {
   return v;
 }
 
-// Hex through libsodium (constant time, already linked for signatures), not by hand.
 std::string to_hex(std::span<const uint8_t> bytes) {
-  std::string out(bytes.size() * 2 + 1, '\0');
-  sodium_bin2hex(out.data(), out.size(), bytes.data(), bytes.size());
-  out.pop_back();  // the terminating NUL
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (uint8_t b : bytes) {
+    out.push_back(d[b >> 4]);
+    out.push_back(d[b & 15]);
+  }
   return out;
 }
 
 std::optional<std::vector<uint8_t>> from_hex(std::string_view hex) {
   if (hex.size() % 2) return std::nullopt;
-  std::vector<uint8_t> out(hex.size() / 2);
-  size_t len = 0;
-  if (sodium_hex2bin(out.data(), out.size(), hex.data(), hex.size(), nullptr, &len, nullptr) != 0 ||
-      len != out.size())
-    return std::nullopt;
+  std::vector<uint8_t> out;
+  out.reserve(hex.size() / 2);
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    auto v = parse_u64(hex.substr(i, 2), 16);
+    if (!v) return std::nullopt;
+    out.push_back(static_cast<uint8_t>(*v));
+  }
   return out;
 }
 

@@ -11,7 +11,6 @@
 
 #include "core/fd.h"
 #include "core/strings.h"
-#include "elf/notes.h"
 
 namespace nines::elf {
 
@@ -24,6 +23,30 @@ Error elf_error(const std::string& what, std::string_view op) {
 void init_libelf() {
   static std::once_flag once;
   std::call_once(once, [] { elf_version(EV_CURRENT); });
+}
+
+// Walks a note area and returns the NT_GNU_BUILD_ID descriptor, bounds-checked.
+std::optional<std::vector<uint8_t>> find_build_id_note(std::string_view notes) {
+  size_t off = 0;
+  while (off + sizeof(Elf64_Nhdr) <= notes.size()) {
+    Elf64_Nhdr nh;
+    std::memcpy(&nh, notes.data() + off, sizeof nh);
+    off += sizeof nh;
+    uint64_t namesz = (static_cast<uint64_t>(nh.n_namesz) + 3) & ~uint64_t{3};
+    uint64_t descsz = (static_cast<uint64_t>(nh.n_descsz) + 3) & ~uint64_t{3};
+    if (namesz > notes.size() - off) return std::nullopt;
+    std::string_view name = notes.substr(off, nh.n_namesz);
+    off += namesz;
+    if (nh.n_descsz > notes.size() - off) return std::nullopt;
+    if (nh.n_type == NT_GNU_BUILD_ID && name == std::string_view("GNU\0", 4) &&
+        nh.n_descsz > 0 && nh.n_descsz <= 64) {
+      const auto* d = reinterpret_cast<const uint8_t*>(notes.data() + off);
+      return std::vector<uint8_t>(d, d + nh.n_descsz);
+    }
+    if (descsz > notes.size() - off) return std::nullopt;
+    off += descsz;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -68,17 +91,14 @@ uint64_t ElfFile::min_load_vaddr() const {
   return lo == UINT64_MAX ? 0 : lo;
 }
 
-const Section* ElfFile::find_section(std::string_view name) const {
-  for (const auto& s : sections_)
-    if (s.name == name) return &s;
-  return nullptr;
-}
-
 std::optional<std::string_view> ElfFile::section_data(std::string_view name) const {
-  const Section* s = find_section(name);
-  if (!s || s->type == SHT_NOBITS) return std::nullopt;
-  if (s->offset > bytes_.size() || s->size > bytes_.size() - s->offset) return std::nullopt;
-  return std::string_view(bytes_).substr(s->offset, s->size);
+  for (const auto& s : sections_) {
+    if (s.name != name) continue;
+    if (s.type == SHT_NOBITS) return std::nullopt;
+    if (s.offset > bytes_.size() || s.size > bytes_.size() - s.offset) return std::nullopt;
+    return std::string_view(bytes_).substr(s.offset, s.size);
+  }
+  return std::nullopt;
 }
 
 Status ElfFile::parse() {

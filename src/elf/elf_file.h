@@ -74,8 +74,6 @@ class ElfFile {
 
   const std::vector<Segment>& segments() const { return segments_; }
   const std::vector<Section>& sections() const { return sections_; }
-  // The first section of that name; nullptr when there is none.
-  const Section* find_section(std::string_view name) const;
   // Contents of the named section (bounds-checked); nullopt when absent or NOBITS.
   std::optional<std::string_view> section_data(std::string_view name) const;
 

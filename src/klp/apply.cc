@@ -15,7 +15,6 @@
 #include "core/clock.h"
 #include "core/fd.h"
 #include "core/log.h"
-#include "core/progress.h"
 #include "core/strings.h"
 
 namespace nines::klp {
@@ -80,7 +79,6 @@ Result<Wait> wait_transition(const KernelRoots& roots, const std::string& module
                              const std::function<void(const std::string&)>& report,
                              std::vector<BlockingTask>* last_blockers) {
   Stopwatch sw;
-  Progress progress(fmt::format("transition of {}", module));  // a terminal only
   std::set<pid_t> reported;
   int64_t next_scan_ns = 250'000'000;  // first look after 0.25 s: most transitions end before
   for (;;) {
@@ -96,7 +94,6 @@ Result<Wait> wait_transition(const KernelRoots& roots, const std::string& module
       if (last_blockers) *last_blockers = std::move(blockers);
     }
     if (sw.elapsed_us() / 1e6 >= timeout_s) return Wait::kTimeout;
-    progress.update(fmt::format("waiting (at most {} s)", timeout_s));
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }

@@ -8,7 +8,6 @@
 #include "core/clock.h"
 #include "core/fd.h"
 #include "core/log.h"
-#include "core/progress.h"
 #include "core/strings.h"
 #include "core/subprocess.h"
 #include "klp/modgen.h"
@@ -188,11 +187,8 @@ Result<BuildResult> build(const BuildOptions& in) {
   NINES_CHECK(write_file_atomic(work.path + "/Kbuild",
                                 generate_kbuild(src.module_name, include_dir, shipped)));
   Stopwatch make_sw;
-  auto made = [&] {
-    Ticker ticker("building kernel patch " + o.id + " (kbuild)");  // a terminal only
-    return run_process(
-        {"make", "-C", o.headers_dir, "M=" + work.path, "modules", "KBUILD_MODPOST_WARN=1"});
-  }();
+  auto made = run_process(
+      {"make", "-C", o.headers_dir, "M=" + work.path, "modules", "KBUILD_MODPOST_WARN=1"});
   if (!made) return made.error().wrap(fmt::format("build kernel patch {}: run make", o.id));
   const std::string ko = work.path + "/" + src.module_name + ".ko";
   if (made->exit_code != 0 || !fs::exists(ko)) {

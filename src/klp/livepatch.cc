@@ -9,7 +9,6 @@
 
 #include "core/fd.h"
 #include "core/strings.h"
-#include "elf/notes.h"
 
 namespace fs = std::filesystem;
 
@@ -118,8 +117,27 @@ std::string describe(const BlockingTask& t, size_t max_frames) {
 }
 
 std::string build_id_from_notes(std::string_view notes) {
-  auto id = elf::find_build_id_note(notes);
-  return id ? to_hex(*id) : std::string();
+  // Elf64_Nhdr: namesz, descsz, type (4 bytes each), name and desc padded to 4.
+  size_t off = 0;
+  auto u32 = [&](size_t at) {
+    uint32_t v;
+    std::memcpy(&v, notes.data() + at, 4);
+    return v;
+  };
+  while (off + 12 <= notes.size()) {
+    uint32_t namesz = u32(off), descsz = u32(off + 4), type = u32(off + 8);
+    size_t name_off = off + 12;
+    size_t desc_off = name_off + ((namesz + 3u) & ~3u);
+    size_t next = desc_off + ((descsz + 3u) & ~3u);
+    if (namesz > notes.size() || descsz > notes.size() || next > notes.size()) break;
+    if (type == 3 /* NT_GNU_BUILD_ID */ && namesz == 4 &&
+        notes.substr(name_off, 4) == std::string_view("GNU\0", 4)) {
+      auto d = notes.substr(desc_off, descsz);
+      return to_hex({reinterpret_cast<const uint8_t*>(d.data()), d.size()});
+    }
+    off = next;
+  }
+  return {};
 }
 
 std::vector<std::string> kernel_log_lines(const std::vector<std::string>& needles, size_t max) {

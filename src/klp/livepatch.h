@@ -54,7 +54,7 @@ std::vector<BlockingTask> blocking_tasks(const KernelRoots& roots, int target, p
 std::string describe(const BlockingTask& t, size_t max_frames = 6);
 
 // The GNU build-id (lowercase hex) in an ELF note blob such as /sys/kernel/notes; empty
-// when there is none (elf/notes.h reads the notes).
+// when there is none. Malformed blobs are read up to where they stop making sense.
 std::string build_id_from_notes(std::string_view notes);
 // The last `max` lines of the kernel log (klogctl) that mention any of `needles`, without
 // their "<level>[time]" prefix; empty when the log cannot be read.

@@ -1,12 +1,14 @@
 #include "klp/symbols.h"
 
-#include <elf.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <unistd.h>
 
 #include <algorithm>
 
 #include "core/fd.h"
 #include "core/strings.h"
-#include "elf/elf_file.h"
 
 namespace nines::klp {
 
@@ -41,13 +43,26 @@ void KernelSymbols::add_module_symbols(const std::string& module,
 }
 
 Status KernelSymbols::add_module_file(const std::string& module, const std::string& ko_path) {
-  auto ko = elf::ElfFile::open(ko_path);
-  if (!ko) return ko.error().wrap(fmt::format("read symbols of {}", ko_path));
+  Fd fd = NINES_TRY(Fd::open(ko_path, O_RDONLY | O_CLOEXEC));
+  elf_version(EV_CURRENT);
+  Elf* e = elf_begin(fd.get(), ELF_C_READ, nullptr);
+  if (!e) return make_error("read symbols of {}: {}", ko_path, elf_errmsg(-1));
   std::vector<std::string> names;
-  for (const elf::Symbol& s : ko->symbols()) {
-    if (!s.defined() || s.name.empty() || s.type == STT_SECTION || s.type == STT_FILE) continue;
-    names.push_back(s.name);
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(e, scn)) != nullptr) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB || sh.sh_entsize == 0) continue;
+    Elf_Data* d = elf_getdata(scn, nullptr);
+    size_t n = d ? d->d_size / sh.sh_entsize : 0;
+    for (size_t i = 1; i < n; ++i) {
+      GElf_Sym s;
+      if (!gelf_getsym(d, static_cast<int>(i), &s) || s.st_shndx == SHN_UNDEF) continue;
+      if (GELF_ST_TYPE(s.st_info) == STT_SECTION || GELF_ST_TYPE(s.st_info) == STT_FILE) continue;
+      const char* nm = elf_strptr(e, sh.sh_link, s.st_name);
+      if (nm && *nm) names.emplace_back(nm);
+    }
   }
+  elf_end(e);
   add_module_symbols(module, names);
   return {};
 }

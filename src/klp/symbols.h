@@ -34,7 +34,7 @@ class KernelSymbols {
   void add_system_map(std::string_view text);
   // Defined symbols of a module, in its symbol table's order (module kallsyms order).
   void add_module_symbols(const std::string& module, const std::vector<std::string>& names);
-  // Reads a .ko's symbol table (elf::ElfFile) and adds it under `module`.
+  // Reads a .ko's symbol table (libelf) and adds it under `module`.
   Status add_module_file(const std::string& module, const std::string& ko_path);
 
   bool exported(const std::string& name) const { return exported_.count(name) != 0; }

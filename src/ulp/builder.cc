@@ -7,7 +7,6 @@
 #include <filesystem>
 
 #include "core/fd.h"
-#include "core/progress.h"
 #include "core/strings.h"
 #include "core/subprocess.h"
 #include "proc/arch_x86_64.h"
@@ -145,10 +144,7 @@ Result<PatchMeta> build_patch(const BuildOptions& opts) {
   cmd.push_back("-o");
   cmd.push_back(tmp);
   for (const auto& s : opts.sources) cmd.push_back(s);
-  auto compiled = [&] {
-    Ticker ticker("building " + opts.output);  // progress on a terminal past one second
-    return run_checked(cmd);
-  }();
+  auto compiled = run_checked(cmd);
   if (!compiled) return compiled.error().wrap("nines build: compiling the patch");
 
   auto so = elf::ElfFile::open(tmp);

@@ -16,13 +16,11 @@
 #include "core/clock.h"
 #include "core/fd.h"
 #include "core/log.h"
-#include "core/progress.h"
 #include "core/strings.h"
 #include "proc/arch_x86_64.h"
 #include "proc/memory.h"
 #include "proc/ptrace_session.h"
 #include "proc/remote.h"
-#include "proc/stat.h"
 #include "ulp/consistency.h"
 #include "ulp/loader.h"
 
@@ -118,8 +116,11 @@ Result<ProcessLock> lock_process(pid_t pid) { return ProcessLock::take(pid); }
 Result<pid_t> pick_worker_thread(pid_t pid) {
   auto tids = NINES_TRY(proc::list_threads(pid));
   for (pid_t tid : tids) {
-    auto stat = proc::read_task_stat(pid, tid);
-    if (stat && stat->alive()) return tid;
+    auto stat = read_file(fmt::format("/proc/{}/task/{}/stat", pid, tid));
+    if (!stat) continue;
+    size_t p = stat->rfind(')');
+    if (p != std::string::npos && p + 2 < stat->size() && (*stat)[p + 2] != 'Z' && (*stat)[p + 2] != 'X')
+      return tid;
   }
   return make_error("pid {}: no live thread to work in", pid);
 }
@@ -325,7 +326,6 @@ Result<Outcome> run_switch(pid_t pid, const proc::ProcessMemory& mem, const std:
   // the jitter keeps the attempts from locking into phase with a loop in the target.
   int64_t backoff_us = 200;
   uint64_t rng = static_cast<uint64_t>(monotonic_ns()) | 1;
-  Progress progress(fmt::format("switching pid {}", pid));  // a terminal only
   std::string last_conflict;
   const std::vector<GuardedRange> no_ranges;
   for (;;) {
@@ -391,7 +391,6 @@ Result<Outcome> run_switch(pid_t pid, const proc::ProcessMemory& mem, const std:
       return make_error("pid {}: not switched after {} ms: {} (retry later, or use --no-stack-check "
                         "if that frame is known to be safe)", pid, opts.timeout_ms, last_conflict);
     spdlog::debug("pid {}: {}; retrying", pid, last_conflict);
-    progress.update(fmt::format("waiting (at most {} ms): {}", opts.timeout_ms, last_conflict));
     rng ^= rng << 13;
     rng ^= rng >> 7;
     rng ^= rng << 17;

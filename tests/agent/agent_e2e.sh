@@ -138,8 +138,7 @@ mkdir -p "$NINES_ROOT/etc" && echo agent-e2e-machine >"$NINES_ROOT/etc/machine-i
 grep -q "severity: 'urgent' is not one of" err.txt || fail "no clear error for a bad severity: $(cat err.txt)"
 "$NINES" enable "$ENROLL" --server "$URL" | grep -q "enrolled" || fail "enable"
 [ "$(stat -c %a "$NINES_ROOT/var/lib/nines/machine-token")" = 600 ] || fail "machine token is not 0600"
-[ "$(stat -c %a "$NINES_ROOT/etc/nines/config.d/50-local.toml")" = 600 ] || fail "the config drop-in (may hold the proxy password) is not 0600"
-[ ! -e "$NINES_ROOT/etc/nines/config.toml" ] || fail "enable/config wrote config.toml (the conffile)"
+[ "$(stat -c %a "$NINES_ROOT/etc/nines/config.toml")" = 600 ] || fail "config.toml (may hold the proxy password) is not 0600"
 [ "$(stat -c %a "$NINES_ROOT/var/lib/nines/state.db")" = 600 ] || fail "state.db is not 0600"
 "$NINES" config | grep -q "remote-server = $URL" || fail "enable did not store the server"
 
@@ -332,9 +331,7 @@ for k in ["server", "targets", "fixes", "patches", "kernel", "mode"]:
     assert a == b, (k, a, b)
 PY
 stop_agent
-rc=0; "$NINES" status >down.txt || rc=$?
-grep -q "not running" down.txt || fail "status without an agent does not say so"
-[ "$rc" = 3 ] || fail "status exits $rc without an agent (3: not running)"
+"$NINES" status | grep -q "not running" || fail "status without an agent does not say so"
 
 step "disable reverts everything"
 start_agent 5

@@ -209,7 +209,7 @@ TEST(UserspacePatch, AFrameInsideTheFunctionBlocksTheSwitchUntilItLeaves) {
   std::string patch = build_patch("lib_slow", lib_path());
   EXPECT_EQ(t.ask("slow 1500"), "slow-started");
   auto start = std::chrono::steady_clock::now();
-  auto r = run_nines({"apply", patch, "--pid", pid_arg(t), "--timeout", "10s"});
+  auto r = run_nines({"apply", patch, "--pid", pid_arg(t), "--timeout", "10000"});
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_GE(ms, 1000) << "the switch did not wait for the thread to leave lib_slow";
@@ -223,7 +223,7 @@ TEST(UserspacePatch, AFrameThatNeverLeavesFailsAtTheTimeoutNamingThreadAndFuncti
   std::string patch = build_patch("lib_slow", lib_path());
   EXPECT_EQ(t.ask("slow 4000"), "slow-started");
   std::string maps = maps_of(t.pid());
-  auto r = run_nines({"apply", patch, "--pid", pid_arg(t), "--timeout", "500ms"});
+  auto r = run_nines({"apply", patch, "--pid", pid_arg(t), "--timeout", "500"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_TRUE(contains(r.output, "lib_slow")) << r.output;
   EXPECT_TRUE(contains(r.output, "tid ")) << r.output;
