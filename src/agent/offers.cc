@@ -1,5 +1,7 @@
 #include "agent/offers.h"
 
+#include "core/json_depth.h"
+
 #include <nlohmann/json.hpp>
 
 namespace nines::agent {
@@ -110,26 +112,8 @@ bool is_lower_hex(std::string_view s) {
 }
 
 Status check_json_depth(std::string_view text, size_t max_depth) {
-  size_t depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return make_error("nested deeper than {} levels", max_depth);
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
+  if (!json_depth_within(text, max_depth))
+    return make_error("nested deeper than {} levels", max_depth);
   return {};
 }
 

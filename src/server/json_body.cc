@@ -1,5 +1,7 @@
 #include "server/json_body.h"
 
+#include "core/json_depth.h"
+
 namespace nines::server {
 
 Status check_json_bounds(std::string_view bytes, std::string_view what, size_t max_bytes,
@@ -7,35 +9,8 @@ Status check_json_bounds(std::string_view bytes, std::string_view what, size_t m
   if (bytes.size() > max_bytes)
     return make_error("{}: body of {} bytes, more than the limit of {}", what, bytes.size(),
                       max_bytes);
-  size_t depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : bytes) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    switch (c) {
-      case '"':
-        in_string = true;
-        break;
-      case '[':
-      case '{':
-        if (++depth > max_depth)
-          return make_error("{}: JSON nested more than {} levels deep", what, max_depth);
-        break;
-      case ']':
-      case '}':
-        if (depth > 0) --depth;  // unbalanced text is the parser's to refuse
-        break;
-      default:
-        break;
-    }
-  }
+  if (!json_depth_within(bytes, max_depth))
+    return make_error("{}: JSON nested more than {} levels deep", what, max_depth);
   return {};
 }
 
